@@ -121,12 +121,15 @@ func NewCrashFS(under FS) *CrashFS {
 // With torn writes, Crash models a page cache partially written back: for a
 // file whose real content differs from its synced content, let p be the
 // length of their common prefix. Crash keeps the current content up to a
-// random point m in [p, current size], then the synced content beyond m,
-// and, when something of the current content was left out, possibly a random
-// number of zero bytes (the size reached the disk, the data did not), never
-// growing the file past its current size. For the usual append-only file this
-// is the synced content, a random prefix of the unsynced appended bytes, and
-// maybe some zeros. Durable names and removals are not affected.
+// random point m in [p, current size] (p or the current size a quarter of the
+// time each, so that losing nothing and keeping everything are both common),
+// then the synced content beyond m, and, when something of the current
+// content was left out, possibly a random number of zero bytes (the size
+// reached the disk, the data did not), never growing the file past its
+// current size. For the usual append-only file this is the synced content, a
+// random prefix of the unsynced appended bytes, and maybe some zeros.
+// Directory entries are never torn: creates, removes and renames follow
+// SyncDir strictly.
 //
 // rng is used only under the CrashFS lock; Crash visits files in a
 // deterministic order, so a seeded rng gives reproducible crashes.
@@ -417,7 +420,15 @@ func tornContent(rng *rand.Rand, synced, cur []byte) []byte {
 	if p == len(synced) && p == len(cur) {
 		return synced
 	}
-	m := p + rng.IntN(len(cur)-p+1)
+	var m int
+	switch rng.IntN(4) {
+	case 0:
+		m = p // nothing written back
+	case 1:
+		m = len(cur) // everything written back
+	default:
+		m = p + rng.IntN(len(cur)-p+1)
+	}
 	out := slices.Clone(cur[:m])
 	if m < len(synced) {
 		out = append(out, synced[m:]...)
