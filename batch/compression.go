@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
@@ -193,6 +194,9 @@ func gzipAppend(dst, src []byte) []byte {
 	}
 	w.dst.b = dst
 	w.zw.Reset(&w.dst)
+	// MTIME 0 means none (RFC 1952). The zero time.Time would write the
+	// low 32 bits of year 1's Unix time instead.
+	w.zw.ModTime = time.Unix(0, 0)
 	if _, err := w.zw.Write(src); err != nil {
 		panic("batch: gzip: " + err.Error())
 	}

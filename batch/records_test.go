@@ -187,7 +187,7 @@ func TestIterAllocs(t *testing.T) {
 }
 
 // TestIterCompressedSteadyState checks that decoders and buffers are reused:
-// iterating a compressed batch again allocates little.
+// iterating a compressed batch again allocates (next to) nothing.
 func TestIterCompressedSteadyState(t *testing.T) {
 	recs := recordSets()["many"]
 	for _, c := range codecs[1:] {
@@ -204,7 +204,9 @@ func TestIterCompressedSteadyState(t *testing.T) {
 		run()
 		n := testing.AllocsPerRun(20, run)
 		t.Logf("%s: %v allocs per batch", c, n)
-		if n > 10 {
+		// Pooled decoders and the Iter's buffer make this 0; a GC
+		// emptying the pools mid-run may add a fraction.
+		if n > 2 {
 			t.Errorf("%s: %v allocs per batch in steady state", c, n)
 		}
 	}
@@ -245,6 +247,15 @@ func rawBatch(c Compression, count, lastOffsetDelta int32, recs []byte) []byte {
 	binary.BigEndian.PutUint32(b[offBaseSequence:], math.MaxUint32)
 	binary.BigEndian.PutUint32(b[offRecordCount:], uint32(count))
 	b = append(b, recs...)
+	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-LogOverhead))
+	return resign(b)
+}
+
+// rewrap replaces the records section of the batch full with recs,
+// compressed with c, keeping the rest of its header, and re-signs it.
+func rewrap(full []byte, c Compression, recs []byte) []byte {
+	b := append(bytes.Clone(full[:HeaderSize]), recs...)
+	binary.BigEndian.PutUint16(b[offAttributes:], uint16(c))
 	binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-LogOverhead))
 	return resign(b)
 }
@@ -417,7 +428,8 @@ func TestIterDecompressLimit(t *testing.T) {
 // 16-byte header, then chunks of a 4-byte length and a raw snappy block.
 func TestSnappyXerial(t *testing.T) {
 	want := recordSets()["many"]
-	plain := build(t, nil, want)[HeaderSize:]
+	full := build(t, nil, want)
+	plain := full[HeaderSize:]
 	framed := append([]byte{}, xerialMagic...)
 	framed = binary.BigEndian.AppendUint32(framed, 1) // version
 	framed = binary.BigEndian.AppendUint32(framed, 1) // compatible version
@@ -428,7 +440,7 @@ func TestSnappyXerial(t *testing.T) {
 		framed = append(framed, block...)
 		rest = rest[n:]
 	}
-	b := rawBatch(Snappy, int32(len(want)), int32(len(want)-1), framed)
+	b := rewrap(full, Snappy, framed)
 	got, err := readAll(b, 0)
 	if err != nil || len(got) != len(want) {
 		t.Fatalf("%d records, %v", len(got), err)
@@ -440,12 +452,12 @@ func TestSnappyXerial(t *testing.T) {
 	}
 	// Corrupt chunk lengths.
 	for _, cut := range []int{17, 19, len(framed) - 1} {
-		_, err := readAll(rawBatch(Snappy, int32(len(want)), int32(len(want)-1), framed[:cut]), 0)
+		_, err := readAll(rewrap(full, Snappy, framed[:cut]), 0)
 		checkErr(t, err, ErrCorrupt, fmt.Sprint("xerial cut at ", cut))
 	}
 	big := bytes.Clone(framed)
 	binary.BigEndian.PutUint32(big[16:], math.MaxUint32)
-	_, err = readAll(rawBatch(Snappy, int32(len(want)), int32(len(want)-1), big), 0)
+	_, err = readAll(rewrap(full, Snappy, big), 0)
 	checkErr(t, err, ErrDecompress, "xerial chunk length past the end")
 	// The limit applies across chunks.
 	_, err = readAll(b, len(plain)-1)
@@ -459,7 +471,8 @@ func TestSnappyXerial(t *testing.T) {
 // members), lz4 with 4 MiB blocks and checksums.
 func TestForeignEncoders(t *testing.T) {
 	want := recordSets()["many"]
-	plain := build(t, nil, want)[HeaderSize:]
+	full := build(t, nil, want)
+	plain := full[HeaderSize:]
 	half := len(plain) / 2
 
 	var gz bytes.Buffer
@@ -480,7 +493,7 @@ func TestForeignEncoders(t *testing.T) {
 		c    Compression
 		data []byte
 	}{{Gzip, gz.Bytes()}, {LZ4, lz.Bytes()}} {
-		got, err := readAll(rawBatch(tc.c, int32(len(want)), int32(len(want)-1), tc.data), 0)
+		got, err := readAll(rewrap(full, tc.c, tc.data), 0)
 		if err != nil || len(got) != len(want) {
 			t.Fatalf("%s: %d records, %v", tc.c, len(got), err)
 		}

@@ -64,7 +64,9 @@ func openFile(fs vfs.FS, path string, base int64, entrySize, maxBytes int, writa
 			maxBytes = int(capBytes)
 		}
 		if size < int64(maxBytes) {
-			if err := f.Allocate(0, int64(maxBytes)); err != nil {
+			// Extend sparsely, as Kafka does: entries are tiny and a
+			// thousand partitions must not reserve gigabytes.
+			if err := f.Truncate(int64(maxBytes)); err != nil {
 				f.Close()
 				return nil, fmt.Errorf("index: preallocate %s: %w", path, err)
 			}

@@ -82,9 +82,8 @@ func (l *Log) deleteFrontLocked(n int) error {
 	l.publish(keep)
 	for _, sg := range segs[:n] {
 		l.opts.Logger.Info("log: deleting segment", "dir", l.dir, "base", sg.base, "bytes", sg.size.Load())
-		sg.removed = true
 		l.removeDirtyLocked(sg)
-		sg.release()
+		sg.remove()
 	}
 	return nil
 }
@@ -181,9 +180,8 @@ func (l *Log) TruncateTo(offset int64) error {
 		}
 		pos = s.Size()
 	}
-	// Delete every later segment.
+	// Delete every later segment (below, once unpublished).
 	for _, later := range segs[i+1:] {
-		later.removed = true
 		l.removeDirtyLocked(later)
 	}
 	if sg != l.active {
@@ -196,7 +194,6 @@ func (l *Log) TruncateTo(offset int64) error {
 			return l.werr
 		}
 		l.removeDirtyLocked(sg)
-		sg.retired = true
 		old := sg
 		sg = nsg
 		keep := append(append([]*seg{}, segs[:i]...), sg)
@@ -207,9 +204,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.publish(append([]*seg{}, segs[:i+1]...))
 	}
 	for _, later := range segs[i+1:] {
-		if later != sg {
-			later.release()
-		}
+		later.remove()
 	}
 	s = sg.s.Load()
 	oi, ti := sg.oi.Load(), sg.ti.Load()
@@ -301,12 +296,11 @@ func (l *Log) reactivateLocked(old *seg) (*seg, error) {
 func (l *Log) resetLocked(offset int64) error {
 	segs := l.segments()
 	for _, sg := range segs {
-		sg.removed = true
 		l.removeDirtyLocked(sg)
 	}
 	l.publish(nil)
 	for _, sg := range segs {
-		sg.release()
+		sg.remove()
 	}
 	sg, err := l.createSegLocked(offset, 0)
 	if err != nil {

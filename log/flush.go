@@ -243,7 +243,8 @@ func (l *Log) flush() {
 	sealed := false
 	for _, sg := range segs {
 		sg.dirty = false
-		sealed = sealed || !sg.s.Load().Writable()
+		sg.flushSealed = !sg.s.Load().Writable()
+		sealed = sealed || sg.flushSealed
 	}
 	// Hold references so that retention cannot close the files under us;
 	// a segment already released was deleted and needs no sync.
@@ -264,7 +265,7 @@ func (l *Log) flush() {
 			err = e
 			break
 		}
-		if !s.Writable() {
+		if sg.flushSealed {
 			if e := errors.Join(sg.oi.Load().Sync(), sg.ti.Load().Sync()); e != nil {
 				err = e
 				break
@@ -282,7 +283,7 @@ func (l *Log) flush() {
 		l.failLocked(err)
 	} else if sealed {
 		for _, sg := range segs {
-			if !sg.s.Load().Writable() {
+			if sg.flushSealed {
 				sg.synced = true
 			}
 		}
@@ -437,12 +438,23 @@ func (l *Log) syncTo(offset int64) error {
 		}
 		l.mu.Lock()
 		err, flushing := l.werr, l.flushing
+		dirty := len(l.dirtySegs) > 0 || l.dirDirty
+		closed := l.segs.Load() == nil
 		l.mu.Unlock()
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if flushing {
+		case closed:
+			return ErrClosed
+		case flushing:
 			<-*ch // another flush is running; wait for it
+		case !dirty && l.durable.Load() <= offset:
+			// Nothing left to sync, yet offset is not durable: it was
+			// truncated away (or never appended).
+			if l.durable.Load() > offset {
+				return nil
+			}
+			return ErrTruncated
 		}
 	}
 }

@@ -320,10 +320,9 @@ func (l *Log) rollLocked(base, n int64) error {
 	if replace {
 		// The empty active segment is at the same base: remove it
 		// first, so the new one can take its file names.
-		old.removed = true
 		segs = segs[:len(segs)-1]
 		l.removeDirtyLocked(old)
-		old.release()
+		old.remove()
 	}
 	sg, err := l.createSegLocked(base, n)
 	if err != nil {
@@ -369,10 +368,10 @@ func (l *Log) createSegLocked(base, n int64) (*seg, error) {
 	sg.maxTsKnown.Store(true)
 	prealloc := int64(0)
 	if !l.opts.NoPreallocate {
-		prealloc = l.opts.SegmentBytes
+		prealloc = l.opts.PreallocateBytes
 	}
-	// A stale file of the same name (a segment removed but not yet
-	// unlinked, or left by a crash) would make Create fail.
+	// A stale file of the same name (left by a crash) would make Create
+	// fail.
 	removeIfExists(l, sg.path(segment.Suffix))
 	removeIfExists(l, sg.path(IndexSuffix))
 	removeIfExists(l, sg.path(TimeIndexSuffix))

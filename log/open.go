@@ -158,8 +158,7 @@ func (l *Log) load() error {
 			// unreachable; delete the later segments, as Kafka does.
 			for _, later := range segs[i+1:] {
 				l.opts.Logger.Warn("log: recovery deleting segment after a corrupt one", "dir", l.dir, "base", later.base)
-				later.removed = true
-				later.release()
+				later.remove()
 			}
 			segs = segs[:i+1]
 			l.publish(segs)
@@ -199,7 +198,7 @@ func (l *Log) recoverSeg(sg *seg, last, clean, sameBoot bool, prevNext int64) (r
 	path := sg.path(segment.Suffix)
 	var prealloc int64
 	if last && !l.opts.NoPreallocate {
-		prealloc = l.opts.SegmentBytes
+		prealloc = l.opts.PreallocateBytes
 	}
 	s, err := segment.Open(l.fs, path, sg.base, true, segment.Options{Preallocate: prealloc, MaxSize: l.opts.SegmentBytes})
 	if err != nil {

@@ -78,7 +78,11 @@ type Options struct {
 	// MaxBatchBytes rejects larger batches with ErrTooLarge
 	// (max.message.bytes). Default 1 MiB + 12 bytes (Kafka's default).
 	MaxBatchBytes int
-	// NoPreallocate disables fallocate of new segments.
+	// PreallocateBytes is the step in which the active segment reserves
+	// disk space ahead of its appends with fallocate. Default 16 MiB (at
+	// most SegmentBytes).
+	PreallocateBytes int64
+	// NoPreallocate disables fallocate of segments.
 	NoPreallocate bool
 
 	// FlushPolicy is the durability policy. Default FlushGroup.
@@ -146,6 +150,9 @@ func (o *Options) EnsureDefaults() {
 	if o.RetentionCheckInterval == 0 {
 		o.RetentionCheckInterval = DefaultRetentionCheck
 	}
+	if o.PreallocateBytes == 0 {
+		o.PreallocateBytes = min(16<<20, o.SegmentBytes)
+	}
 	if o.IndexIntervalBytes == 0 {
 		o.IndexIntervalBytes = DefaultIndexIntervalBytes
 	}
@@ -186,6 +193,9 @@ func (o *Options) Validate() error {
 	var errs []error
 	if o.SegmentBytes < 14 || o.SegmentBytes > 1<<31-1 {
 		errs = append(errs, fmt.Errorf("SegmentBytes %d outside [14, 2^31-1]", o.SegmentBytes))
+	}
+	if o.PreallocateBytes < 0 {
+		errs = append(errs, fmt.Errorf("PreallocateBytes %d is negative", o.PreallocateBytes))
 	}
 	if o.IndexIntervalBytes < 0 {
 		errs = append(errs, fmt.Errorf("IndexIntervalBytes %d is negative", o.IndexIntervalBytes))

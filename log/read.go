@@ -132,6 +132,13 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 				break
 			}
 			v, found, err := sg.read(offset, maxBytes, end)
+			if err != nil && sg.removed.Load() {
+				// Deleted by retention while we looked: retry against
+				// the new segment list (and start offset).
+				sg.release()
+				retry = true
+				break
+			}
 			if err != nil || found {
 				if err != nil || v.n == 0 {
 					sg.release()

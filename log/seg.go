@@ -51,10 +51,13 @@ type seg struct {
 	created    time.Time // for segment.ms
 	sinceIndex int64     // bytes appended since the last index entry
 	maxTsOff   int64     // last offset of the batch holding maxTs
-	removed    bool      // files deleted when refs reach zero
-	retired    bool      // replaced by another seg for the same files: close, never remove
 	synced     bool      // sealed and fsynced with its indexes
 	dirty      bool      // has unsynced data (listed in Log.dirtySegs)
+	// flushSealed is set with the flush snapshot (under Log.mu) and read
+	// by that flush: the segment was sealed, so its indexes are synced too.
+	flushSealed bool
+
+	removed atomic.Bool // files deleted; set before the list reference is dropped
 }
 
 func (sg *seg) path(suffix string) string {
@@ -79,41 +82,33 @@ func (sg *seg) release() {
 	if sg.refs.Add(-1) != 0 {
 		return
 	}
-	sg.closeFiles(sg.removed && !sg.retired)
-}
-
-func (sg *seg) closeFiles(remove bool) {
 	var errs []error
 	if s := sg.s.Swap(nil); s != nil {
-		if remove {
-			errs = append(errs, s.Remove())
-		} else {
-			errs = append(errs, s.Close())
-		}
-	} else if remove {
-		errs = append(errs, removeIfExists(sg.l, sg.path(segment.Suffix)))
+		errs = append(errs, s.Close())
 	}
 	if oi := sg.oi.Swap(nil); oi != nil {
-		if remove {
-			errs = append(errs, oi.Remove())
-		} else {
-			errs = append(errs, oi.Close())
-		}
-	} else if remove {
-		errs = append(errs, removeIfExists(sg.l, sg.path(IndexSuffix)))
+		errs = append(errs, oi.Close())
 	}
 	if ti := sg.ti.Swap(nil); ti != nil {
-		if remove {
-			errs = append(errs, ti.Remove())
-		} else {
-			errs = append(errs, ti.Close())
-		}
-	} else if remove {
-		errs = append(errs, removeIfExists(sg.l, sg.path(TimeIndexSuffix)))
+		errs = append(errs, ti.Close())
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(errs...); err != nil && !sg.removed.Load() {
 		sg.l.opts.Logger.Warn("log: closing segment", "dir", sg.l.dir, "base", sg.base, "err", err)
 	}
+}
+
+// remove deletes the segment's files now and drops the list's reference.
+// Readers holding references keep reading through their open descriptors
+// and mappings (unlinked files live until closed); the files are closed
+// when the last reference goes.
+func (sg *seg) remove() {
+	sg.removed.Store(true)
+	for _, suffix := range []string{segment.Suffix, IndexSuffix, TimeIndexSuffix} {
+		if err := removeIfExists(sg.l, sg.path(suffix)); err != nil {
+			sg.l.opts.Logger.Warn("log: removing segment file", "dir", sg.l.dir, "base", sg.base, "err", err)
+		}
+	}
+	sg.release()
 }
 
 func removeIfExists(l *Log, path string) error {

@@ -208,8 +208,7 @@ func (s *Segment) Recover(pos int64, opts ScanOptions, fn func(pos int64, h *bat
 
 // SetSize sets the segment's size to a position the caller knows to end a
 // valid batch (after a clean shutdown, or a Scan). With cut, the file is
-// truncated there (and a writable segment preallocated again up to its
-// previous file size) so nothing after it can resurface.
+// truncated there so nothing after it can resurface.
 func (s *Segment) SetSize(size int64, cut bool) error {
 	if s.mapped.Load() != nil {
 		return errors.New("segment: SetSize after the segment was mapped")
@@ -224,12 +223,6 @@ func (s *Segment) SetSize(size int64, cut bool) error {
 				return fmt.Errorf("segment: truncate %s to %d: %w", s.path, size, err)
 			}
 			s.fileSize = size
-			if s.writable && fileSize > size {
-				if err := s.f.Allocate(size, fileSize-size); err != nil {
-					return fmt.Errorf("segment: preallocate %s: %w", s.path, err)
-				}
-				s.fileSize = fileSize
-			}
 		}
 	}
 	s.size.Store(size)

@@ -54,8 +54,11 @@ func ParseName(name string) (int64, bool) {
 
 // Options configure a segment.
 type Options struct {
-	// Preallocate is how many bytes to reserve with fallocate when the
-	// segment is created or reopened for writing. 0 disables it.
+	// Preallocate is the step in which a writable segment reserves disk
+	// space with fallocate ahead of its appends: on creation and whenever
+	// an append passes the reserved end, the next Preallocate bytes (up to
+	// MaxSize) are reserved. The reserved tail reads as zeros and is
+	// trimmed by Seal and Close. 0 disables preallocation.
 	Preallocate int64
 	// MaxSize is the largest size the segment may reach, and the length of
 	// its mmap. Default: the larger of Preallocate and the file's size, at
@@ -72,6 +75,7 @@ type Segment struct {
 	maxSize  int64
 	size     atomic.Int64 // bytes of valid batches, published after writes
 	fileSize int64        // real file size including preallocation; writer only
+	prealloc int64        // preallocation step; writer only
 	writable bool
 	werr     error // first write/sync error; sticky
 
@@ -88,15 +92,12 @@ func Create(fs vfs.FS, dir string, base int64, opts Options) (*Segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("segment: create %s: %w", path, err)
 	}
-	s := &Segment{fs: fs, path: path, base: base, f: f, writable: true}
-	s.maxSize = max(opts.MaxSize, opts.Preallocate, 1<<20)
-	if opts.Preallocate > 0 {
-		if err := f.Allocate(0, opts.Preallocate); err != nil {
-			f.Close()
-			fs.Remove(path)
-			return nil, fmt.Errorf("segment: preallocate %s: %w", path, err)
-		}
-		s.fileSize = opts.Preallocate
+	s := &Segment{fs: fs, path: path, base: base, f: f, writable: true, prealloc: opts.Preallocate}
+	s.maxSize = max(opts.MaxSize, 1<<20)
+	if err := s.reserve(0); err != nil {
+		f.Close()
+		fs.Remove(path)
+		return nil, err
 	}
 	return s, nil
 }
@@ -118,8 +119,8 @@ func Open(fs vfs.FS, path string, base int64, writable bool, opts Options) (*Seg
 		f.Close()
 		return nil, fmt.Errorf("segment: stat %s: %w", path, err)
 	}
-	s := &Segment{fs: fs, path: path, base: base, f: f, writable: writable, fileSize: size}
-	s.maxSize = max(opts.MaxSize, opts.Preallocate, size, 1<<20)
+	s := &Segment{fs: fs, path: path, base: base, f: f, writable: writable, fileSize: size, prealloc: opts.Preallocate}
+	s.maxSize = max(opts.MaxSize, size, 1<<20)
 	s.size.Store(size)
 	return s, nil
 }
@@ -160,6 +161,12 @@ func (s *Segment) Append(b []byte) (int64, error) {
 	if end > s.maxSize {
 		return 0, ErrFull
 	}
+	if end > s.fileSize && s.prealloc > 0 {
+		if err := s.reserve(end); err != nil {
+			s.werr = fmt.Errorf("%w: %w", ErrWriteFailed, err)
+			return 0, s.werr
+		}
+	}
 	if _, err := s.f.WriteAt(b, pos); err != nil {
 		s.werr = fmt.Errorf("%w: %s at %d: %w", ErrWriteFailed, s.path, pos, err)
 		return 0, s.werr
@@ -169,6 +176,24 @@ func (s *Segment) Append(b []byte) (int64, error) {
 	}
 	s.size.Store(end)
 	return pos, nil
+}
+
+// reserve preallocates the next step(s) so that the file reaches at least
+// end bytes, never past MaxSize.
+func (s *Segment) reserve(end int64) error {
+	if s.prealloc <= 0 {
+		return nil
+	}
+	target := min(max(end, s.fileSize)+s.prealloc, s.maxSize)
+	target = max(target, end)
+	if target <= s.fileSize {
+		return nil
+	}
+	if err := s.f.Allocate(s.fileSize, target-s.fileSize); err != nil {
+		return fmt.Errorf("segment: preallocate %s: %w", s.path, err)
+	}
+	s.fileSize = target
+	return nil
 }
 
 // Sync makes every appended byte durable (fdatasync). After a failed sync
