@@ -127,7 +127,7 @@ func TestValidateHeader(t *testing.T) {
 	}
 	want := Header{
 		Length: int32(len(b) - LogOverhead), PartitionLeaderEpoch: -1, Magic: 2,
-		CRC: crc32c(b[21:]),
+		CRC:             crc32c(b[21:]),
 		LastOffsetDelta: 1, BaseTimestamp: 1000, MaxTimestamp: 1001,
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: 2,
 	}

@@ -140,9 +140,7 @@ func (b *Builder) add(attrs int8, ts int64, key, value []byte, headers []RecordH
 	for i := range headers {
 		body += varintLen(int64(len(headers[i].Key))) + len(headers[i].Key) + bytesLen(headers[i].Value)
 	}
-	// The batch's length field counts everything after itself.
-	total := HeaderSize - LogOverhead + len(b.recs) + varintLen(int64(body)) + body
-	if b.n == math.MaxInt32 || body > math.MaxInt32 || total > math.MaxInt32 {
+	if !fits(b.n, len(b.recs), body) {
 		return fmt.Errorf("%w: record %d of %d bytes", ErrTooLarge, b.n, body)
 	}
 
@@ -234,6 +232,16 @@ func (b *Builder) AppendTo(dst []byte) []byte {
 	binary.BigEndian.PutUint32(out[offLength:], uint32(len(out)-LogOverhead))
 	SetCRC(out)
 	return dst
+}
+
+// fits reports whether a record with a body of body bytes can join n records
+// encoded in recsLen bytes without overflowing the record count or the
+// batch's int32 length field, which counts everything after itself.
+func fits(n int32, recsLen, body int) bool {
+	if n == math.MaxInt32 || body > math.MaxInt32 {
+		return false
+	}
+	return HeaderSize-LogOverhead+recsLen+varintLen(int64(body))+body <= math.MaxInt32
 }
 
 // varintLen is the encoded size of v as a zigzag varint.

@@ -27,6 +27,8 @@ const (
 	Zstd   Compression = 4
 )
 
+// String returns the codec's name as Kafka's compression.type spells it, or
+// "unknown".
 func (c Compression) String() string {
 	switch c {
 	case None:

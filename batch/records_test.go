@@ -205,8 +205,9 @@ func TestIterCompressedSteadyState(t *testing.T) {
 		n := testing.AllocsPerRun(20, run)
 		t.Logf("%s: %v allocs per batch", c, n)
 		// Pooled decoders and the Iter's buffer make this 0; a GC
-		// emptying the pools mid-run may add a fraction.
-		if n > 2 {
+		// emptying the pools mid-run may add a fraction. The race
+		// detector makes sync.Pool drop items at random.
+		if n > 2 && !raceEnabled {
 			t.Errorf("%s: %v allocs per batch in steady state", c, n)
 		}
 	}
