@@ -21,6 +21,9 @@ var (
 	ErrCorrupt = errors.New("index: corrupt index file")
 	// ErrClosed means the index was closed.
 	ErrClosed = errors.New("index: index is closed")
+	// ErrReadOnly means the index was sealed or opened read-only; its
+	// mapping cannot be written.
+	ErrReadOnly = errors.New("index: index is read-only")
 )
 
 // file is the shared machinery of both index kinds: an mmap'd file of
@@ -90,7 +93,7 @@ func openFile(fs vfs.FS, path string, base int64, entrySize, maxBytes int, writa
 	for n > 1 && isZero(x.data, int(n-1)) {
 		n--
 	}
-	if n == 1 && size > int64(entrySize) && isZero(x.data, 0) && isZero(x.data, 1) {
+	if n == 1 && size > int64(entrySize) && len(x.data) >= 2*entrySize && isZero(x.data, 0) && isZero(x.data, 1) {
 		// Preallocated but never written.
 		n = 0
 	}
@@ -143,8 +146,10 @@ func (x *file) seal() error {
 		return nil
 	}
 	x.writable = false
-	if err := unix.Msync(x.data, unix.MS_SYNC); err != nil {
-		return fmt.Errorf("index: msync %s: %w", x.path, err)
+	if len(x.data) > 0 {
+		if err := unix.Msync(x.data, unix.MS_SYNC); err != nil {
+			return fmt.Errorf("index: msync %s: %w", x.path, err)
+		}
 	}
 	if err := x.f.Truncate(int64(x.len() * x.entrySize)); err != nil {
 		return fmt.Errorf("index: trim %s: %w", x.path, err)

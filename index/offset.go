@@ -69,6 +69,9 @@ func (o *OffsetIndex) Append(offset, position int64) error {
 	if x.closed {
 		return ErrClosed
 	}
+	if !x.writable {
+		return ErrReadOnly
+	}
 	n := x.len()
 	if n >= x.capEntries() {
 		return ErrFull

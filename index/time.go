@@ -68,6 +68,9 @@ func (t *TimeIndex) MaybeAppend(ts, offset int64) (bool, error) {
 	if x.closed {
 		return false, ErrClosed
 	}
+	if !x.writable {
+		return false, ErrReadOnly
+	}
 	n := x.len()
 	if n > 0 {
 		last := t.Entry(n - 1)

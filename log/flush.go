@@ -235,6 +235,7 @@ func (l *Log) flush() {
 	snap := l.next.Load()
 	segs := l.dirtySegs
 	l.dirtySegs = l.spareSegs[:0]
+	l.spareSegs = nil // a flush starting before our deferred recycle must not get the same array
 	dirDirty := l.dirDirty
 	l.dirDirty = false
 	l.dirtyAt = time.Time{}
@@ -354,6 +355,9 @@ func (l *Log) advanceDurable(off int64) {
 	close(*ch)
 	for _, w := range fire {
 		w.fn(nil)
+	}
+	if h := l.opts.DurableHook; h != nil {
+		h(off)
 	}
 }
 

@@ -78,6 +78,8 @@ type Log struct {
 	start   atomic.Int64           // log start offset
 	durable atomic.Int64           // every offset below it is durable
 
+	maxBatch atomic.Int64 // Options.MaxBatchBytes, read without the lock
+
 	fl         *Flusher
 	ownFlusher bool
 
@@ -153,8 +155,8 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 			return res, fmt.Errorf("%w: batch %d at byte %d: %w", ErrInvalidBatch, res.Batches, len(b)-len(rest), err)
 		}
 		size := h.Size()
-		if size > l.opts.MaxBatchBytes {
-			return res, fmt.Errorf("%w: batch %d is %d bytes, limit %d", ErrTooLarge, res.Batches, size, l.opts.MaxBatchBytes)
+		if limit := int(l.maxBatch.Load()); size > limit {
+			return res, fmt.Errorf("%w: batch %d is %d bytes, limit %d", ErrTooLarge, res.Batches, size, limit)
 		}
 		if h.NumRecords == 0 && h.LastOffsetDelta == 0 && !h.IsControl() {
 			return res, fmt.Errorf("%w: batch %d has no records: %w", ErrInvalidBatch, res.Batches, batch.ErrRecords)
@@ -166,6 +168,35 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 	if res.Batches == 0 {
 		return res, fmt.Errorf("%w: no batches", ErrInvalidBatch)
 	}
+	return l.appendChecked(b, records, res)
+}
+
+// AppendValidated is Append for input whose batches the caller has already
+// checked with batch.Validate (as the broker does, to read producer ids):
+// it skips the CRC pass but still enforces MaxBatchBytes.
+func (l *Log) AppendValidated(b []byte) (AppendResult, error) {
+	var res AppendResult
+	var records int64
+	limit := int(l.maxBatch.Load())
+	for rest := b; len(rest) > 0; {
+		size, err := batch.Size(rest)
+		if err != nil || size > len(rest) || size < batch.HeaderSize {
+			return res, fmt.Errorf("%w: batch %d: %w", ErrInvalidBatch, res.Batches, batch.ErrShort)
+		}
+		if size > limit {
+			return res, fmt.Errorf("%w: batch %d is %d bytes, limit %d", ErrTooLarge, res.Batches, size, limit)
+		}
+		records += int64(batch.LastOffsetDelta(rest)) + 1
+		res.Batches++
+		rest = rest[size:]
+	}
+	if res.Batches == 0 {
+		return res, fmt.Errorf("%w: no batches", ErrInvalidBatch)
+	}
+	return l.appendChecked(b, records, res)
+}
+
+func (l *Log) appendChecked(b []byte, records int64, res AppendResult) (AppendResult, error) {
 
 	l.mu.Lock()
 	if err := l.appendCheckLocked(); err != nil {

@@ -100,6 +100,12 @@ type Options struct {
 	// partition). Nil: the log starts a private flusher, closed with it.
 	Flusher *Flusher
 
+	// DurableHook, if set, is called with the new durable offset every
+	// time it advances, on a flusher goroutine (or the appender's with
+	// FlushAlways). It must not block. The broker uses it to wake
+	// long-polling fetches, whose high watermark is the durable offset.
+	DurableHook func(durable int64)
+
 	// LeaderEpoch, when >= 0, is patched into every appended batch's
 	// partitionLeaderEpoch. Default -1: leave batches as they are.
 	LeaderEpoch int32
@@ -221,5 +227,40 @@ func (o *Options) Validate() error {
 	if len(errs) > 0 {
 		return fmt.Errorf("log: invalid options: %w", errors.Join(errs...))
 	}
+	return nil
+}
+
+// Reconfigure changes the settings that may change while the log is open
+// (Kafka's dynamic topic configs): SegmentBytes, SegmentMs, RetentionBytes,
+// RetentionMs, IndexIntervalBytes and MaxBatchBytes. Zero fields keep
+// their current values. Changes apply from the next append or retention
+// check.
+func (l *Log) Reconfigure(o Options) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := l.opts
+	if o.SegmentBytes != 0 {
+		n.SegmentBytes = o.SegmentBytes
+	}
+	if o.SegmentMs != 0 {
+		n.SegmentMs = o.SegmentMs
+	}
+	if o.RetentionBytes != 0 {
+		n.RetentionBytes = o.RetentionBytes
+	}
+	if o.RetentionMs != 0 {
+		n.RetentionMs = o.RetentionMs
+	}
+	if o.IndexIntervalBytes != 0 {
+		n.IndexIntervalBytes = o.IndexIntervalBytes
+	}
+	if o.MaxBatchBytes != 0 {
+		n.MaxBatchBytes = o.MaxBatchBytes
+	}
+	if err := n.Validate(); err != nil {
+		return err
+	}
+	l.opts = n
+	l.maxBatch.Store(int64(n.MaxBatchBytes))
 	return nil
 }

@@ -205,3 +205,45 @@ func (sg *seg) limitTo(s interface {
 	}
 	return min(p-pos, n)
 }
+
+// ScanHeaders calls fn with the header of every batch from the one holding
+// offset from to the log end, reading headers only (no CRC checks; the
+// batches were validated on append or recovery). It stops at fn's first
+// error and returns it.
+func (l *Log) ScanHeaders(from int64, fn func(h *batch.Header) error) error {
+	off := max(from, l.StartOffset())
+	for off < l.EndOffset() {
+		v, err := l.Read(off, 1<<20)
+		if err != nil {
+			return err
+		}
+		if v.Empty() {
+			v.Release()
+			return nil
+		}
+		s := v.sg.s.Load()
+		pos, end := v.pos, v.pos+v.n
+		next := off
+		for pos < end {
+			h, err := s.Header(pos)
+			if err != nil {
+				break // past the view: the next Read continues there
+			}
+			if pos+int64(h.Size()) > end && pos != v.pos {
+				break
+			}
+			if err := fn(&h); err != nil {
+				v.Release()
+				return err
+			}
+			next = h.NextOffset()
+			pos += int64(h.Size())
+		}
+		v.Release()
+		if next <= off {
+			return fmt.Errorf("log: scan stuck at offset %d", off)
+		}
+		off = next
+	}
+	return nil
+}
