@@ -166,19 +166,20 @@ func (sg *seg) read(offset int64, maxBytes int, end int64) (View, bool, error) {
 	if err != nil {
 		return View{}, false, err
 	}
-	size := s.Size()
 	oi, err := sg.offsetIndex()
 	if err != nil {
 		return View{}, false, err
 	}
 	e := oi.Lookup(offset)
-	if e.Position >= size {
+	if e.Position >= s.Size() {
 		e.Position = 0 // stale entry after a truncation
 	}
 	pos, h, found, err := s.Find(e.Position, offset)
 	if err != nil || !found {
 		return View{}, false, err
 	}
+	// The size after Find covers the batch Find saw.
+	size := s.Size()
 	if h.BaseOffset >= end {
 		return View{offset: offset, base: offset}, true, nil
 	}

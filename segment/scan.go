@@ -15,7 +15,7 @@ var (
 	// that did not complete before a crash.
 	ErrTornTail = fmt.Errorf("segment: torn batch at end of file: %w", batch.ErrShort)
 	// ErrOffsetOrder means a batch's offsets do not follow the previous
-	// batch's, or fall below the segment's base offset.
+	// batch's, fall below the segment's base offset, or overflow int64.
 	ErrOffsetOrder = fmt.Errorf("segment: batch offsets out of order: %w", batch.ErrCorrupt)
 	// ErrOversize means a batch's length field exceeds the scan's limit.
 	ErrOversize = fmt.Errorf("segment: batch larger than limit: %w", batch.ErrCorrupt)
@@ -149,6 +149,13 @@ func (s *Segment) Scan(pos int64, opts ScanOptions, fn func(pos int64, h *batch.
 			res.Stop = fmt.Errorf("%w: base offset %d, expected at least %d", ErrOffsetOrder, h.BaseOffset, next)
 			break
 		}
+		if h.NextOffset() <= h.BaseOffset {
+			// The base offset is not covered by the CRC; past
+			// MaxInt64 the next offset wraps negative and would let
+			// the following batch go backwards.
+			res.Stop = fmt.Errorf("%w: base offset %d + last offset delta %d overflows", ErrOffsetOrder, h.BaseOffset, h.LastOffsetDelta)
+			break
+		}
 		if fn != nil {
 			if err := fn(pos, &h); err != nil {
 				return res, err
@@ -193,8 +200,8 @@ func (s *Segment) zeroFrom(pos, end int64) bool {
 
 // Recover scans from pos like Scan and then cuts everything after the last
 // valid batch: the segment's size becomes ScanResult.ValidEnd and the file
-// is truncated there (a writable segment is then preallocated again). It
-// must be called before the segment is read or mapped.
+// is truncated there (a writable segment preallocates again on its next
+// Append). It must be called before the segment is read or mapped.
 func (s *Segment) Recover(pos int64, opts ScanOptions, fn func(pos int64, h *batch.Header) error) (ScanResult, error) {
 	res, err := s.Scan(pos, opts, fn)
 	if err != nil {

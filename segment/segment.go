@@ -45,6 +45,12 @@ func ParseName(name string) (int64, bool) {
 	if len(name) != 20+len(Suffix) || name[20:] != Suffix {
 		return 0, false
 	}
+	for i := range 20 {
+		// Only the digits Name writes: ParseInt alone accepts a sign.
+		if name[i] < '0' || name[i] > '9' {
+			return 0, false
+		}
+	}
 	v, err := strconv.ParseInt(name[:20], 10, 64)
 	if err != nil || v < 0 {
 		return 0, false
@@ -211,7 +217,7 @@ func (s *Segment) Sync() error {
 
 // ReadAt reads len(p) bytes at pos with pread; pos+len(p) must not pass Size.
 func (s *Segment) ReadAt(p []byte, pos int64) (int, error) {
-	if pos < 0 || pos+int64(len(p)) > s.size.Load() {
+	if size := s.size.Load(); pos < 0 || pos > size || int64(len(p)) > size-pos {
 		return 0, ErrRange
 	}
 	return s.f.ReadAt(p, pos)
@@ -220,7 +226,7 @@ func (s *Segment) ReadAt(p []byte, pos int64) (int, error) {
 // Bytes returns the n bytes at pos as a slice of the segment's read-only
 // mmap, without copying. See the package doc for the slice's lifetime.
 func (s *Segment) Bytes(pos, n int64) ([]byte, error) {
-	if pos < 0 || n < 0 || pos+n > s.size.Load() {
+	if size := s.size.Load(); pos < 0 || n < 0 || pos > size || n > size-pos {
 		return nil, ErrRange
 	}
 	m := s.mapped.Load()
@@ -336,7 +342,10 @@ func (s *Segment) Remove() error {
 // Header reads the batch header at pos, which must be below Size. It
 // checks the length field against the segment's size but not the CRC.
 func (s *Segment) Header(pos int64) (batch.Header, error) {
-	var buf [batch.HeaderSize]byte
+	// A stack array would escape through the vfs.File interface call and
+	// cost an allocation per Read; io.ReaderAt must not retain p.
+	buf := headerBufs.Get().(*[batch.HeaderSize]byte)
+	defer headerBufs.Put(buf)
 	size := s.size.Load()
 	if pos+batch.HeaderSize > size {
 		return batch.Header{}, fmt.Errorf("segment: %s: header at %d past size %d: %w", s.path, pos, size, batch.ErrShort)
@@ -353,6 +362,9 @@ func (s *Segment) Header(pos int64) (batch.Header, error) {
 	}
 	return h, nil
 }
+
+// headerBufs recycles Header's read buffers.
+var headerBufs = sync.Pool{New: func() any { return new([batch.HeaderSize]byte) }}
 
 // Find scans batch headers forward from pos, a batch boundary, and returns
 // the position and header of the first batch whose last offset is >= offset.
