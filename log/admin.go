@@ -165,6 +165,12 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err != nil {
 		return err
 	}
+	if found && h.BaseOffset <= l.start.Load() {
+		// The batch holding offset also holds the log start offset:
+		// nothing readable is left, and the end offset must not fall
+		// below the start offset. Restart the log empty at its start.
+		return l.resetLocked(l.start.Load())
+	}
 	newNext := l.next.Load()
 	if found {
 		newNext = h.BaseOffset
@@ -222,12 +228,15 @@ func (l *Log) TruncateTo(offset int64) error {
 	// Recompute the segment's max timestamp from the batches left.
 	sg.maxTs.Store(-1)
 	sg.maxTsOff = -1
-	if e, ok := ti.Last(); ok {
-		sg.maxTs.Store(e.Timestamp)
-		sg.maxTsOff = e.Offset
+	{
+		// Without a time index entry left, scan the whole segment.
 		p := int64(0)
-		if oe := oi.Lookup(e.Offset); oe.Position < s.Size() {
-			p = oe.Position
+		if e, ok := ti.Last(); ok {
+			sg.maxTs.Store(e.Timestamp)
+			sg.maxTsOff = e.Offset
+			if oe := oi.Lookup(e.Offset); oe.Position < s.Size() {
+				p = oe.Position
+			}
 		}
 		for p < s.Size() {
 			h, err := s.Header(p)
@@ -419,4 +428,45 @@ func firstRecordAtOrAfter(s *segment.Segment, pos int64, h *batch.Header, ts, st
 		}
 	}
 	return 0, 0, false, it.Err()
+}
+
+// MaxTimestamp returns the largest record timestamp in the log and the
+// offset of the first record carrying it (Kafka's ListOffsets
+// MAX_TIMESTAMP), or found=false for an empty log or one without
+// timestamps.
+func (l *Log) MaxTimestamp() (ts, offset int64, found bool, err error) {
+	segs := l.segments()
+	start := l.start.Load()
+	best := -1
+	bestTs := int64(-1)
+	for i, sg := range segs {
+		if !sg.acquire() {
+			continue
+		}
+		mts, err := sg.maxTimestamp()
+		sg.release()
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if mts > bestTs {
+			best, bestTs = i, mts
+		}
+	}
+	if best < 0 {
+		return 0, 0, false, nil
+	}
+	for _, sg := range segs[best:] {
+		if !sg.acquire() {
+			continue
+		}
+		off, rts, ok, err := sg.offsetForTimestamp(bestTs, start)
+		sg.release()
+		if err != nil {
+			return 0, 0, false, err
+		}
+		if ok && rts == bestTs {
+			return bestTs, off, true, nil
+		}
+	}
+	return 0, 0, false, nil
 }

@@ -319,11 +319,18 @@ func (l *Log) flush() {
 		l.advanceDurable(snap)
 	}
 	if cp != nil {
-		if e := writeCheckpoint(l.fs, l.dir, *cp); e != nil {
-			l.mu.Lock()
-			l.failLocked(e)
-			l.mu.Unlock()
+		// Rebuilt and written under mu, as every other checkpoint writer
+		// does: concurrent writes would share the temporary file (one
+		// rename then fails), and a checkpoint built before a newer one
+		// was written (DeleteRecordsBefore, Close) must not replace it.
+		l.mu.Lock()
+		if l.werr == nil && !l.closed {
+			c := checkpoint{clean: false, recoveryPoint: l.recoveryPoint, logStartOffset: l.start.Load(), bootID: l.opts.BootID()}
+			if e := writeCheckpoint(l.fs, l.dir, c); e != nil {
+				l.failLocked(e)
+			}
 		}
+		l.mu.Unlock()
 	}
 }
 

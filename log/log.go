@@ -214,7 +214,7 @@ func (l *Log) appendChecked(b []byte, records int64, res AppendResult) (AppendRe
 	off := next
 	for rest := b; len(rest) > 0; {
 		batch.SetBaseOffset(rest, off)
-		if l.opts.LeaderEpoch >= 0 {
+		if l.opts.PatchLeaderEpoch {
 			batch.SetPartitionLeaderEpoch(rest, l.opts.LeaderEpoch)
 		}
 		off += int64(batch.LastOffsetDelta(rest)) + 1

@@ -146,6 +146,7 @@ func (l *Log) load() error {
 		}
 	}
 	var prevNext int64 = -1
+	nexts := make([]int64, len(segs)) // next offset of each recovered segment
 	for i := first; i < len(segs); i++ {
 		sg := segs[i]
 		last := i == len(segs)-1
@@ -154,6 +155,7 @@ func (l *Log) load() error {
 			return err
 		}
 		prevNext = res.next
+		nexts[i] = res.next
 		if res.cut && !last {
 			// Corruption inside a segment: everything after it is
 			// unreachable; delete the later segments, as Kafka does.
@@ -172,9 +174,39 @@ func (l *Log) load() error {
 	if l.active == nil {
 		return errors.New("log: no active segment after recovery")
 	}
+	if !clean {
+		// Trailing segments that the crash left empty (their creation
+		// reached the disk, their data did not) and that start above
+		// the end of the data before them would leave a hole below the
+		// end offset: delete them, so that the log ends where its data
+		// ends, as it does when the lost data was all in one segment.
+		n := len(segs)
+		for n-1 > first && segs[n-1].s.Load().Size() == 0 && segs[n-1].base > nexts[n-2] {
+			n--
+		}
+		if n < len(segs) {
+			for _, later := range segs[n:] {
+				l.opts.Logger.Warn("log: recovery deleting empty segment above the end of the data", "dir", l.dir, "base", later.base, "end_offset", nexts[n-1])
+				later.remove()
+			}
+			segs = segs[:n]
+			l.publish(segs)
+			if err := l.reopenActive(segs[n-1]); err != nil {
+				return err
+			}
+		}
+	}
 	next := l.activeNext
 	if next < l.active.base {
 		next = l.active.base
+	}
+	if !clean {
+		// What recovery kept of the active segment may be only in the
+		// page cache (the process died, the machine did not), and its
+		// directory entry too: make them durable before saying so.
+		if err := errors.Join(l.active.s.Load().Sync(), l.fs.SyncDir(l.dir)); err != nil {
+			return fmt.Errorf("log: sync recovered segment %d in %s: %w", l.active.base, l.dir, err)
+		}
 	}
 	l.next.Store(next)
 	l.durable.Store(next)

@@ -106,9 +106,10 @@ type Options struct {
 	// long-polling fetches, whose high watermark is the durable offset.
 	DurableHook func(durable int64)
 
-	// LeaderEpoch, when >= 0, is patched into every appended batch's
-	// partitionLeaderEpoch. Default -1: leave batches as they are.
-	LeaderEpoch int32
+	// PatchLeaderEpoch makes Append write LeaderEpoch into every batch's
+	// partitionLeaderEpoch field (the broker does, as Kafka leaders do).
+	PatchLeaderEpoch bool
+	LeaderEpoch      int32
 
 	// Logger receives recovery and error reports. Default slog.Default().
 	Logger *slog.Logger
@@ -176,9 +177,6 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = DefaultFlushInterval
-	}
-	if o.LeaderEpoch == 0 {
-		o.LeaderEpoch = -1
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -1,5 +1,6 @@
 // Command weir is Weir's single binary: the broker and its tools.
 //
+//	weir serve            start a single-node broker
 //	weir dump PATH        print a segment's batches and index entries
 //
 // Run "weir help" for the list of commands.
@@ -21,7 +22,8 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"dump", "dump [flags] PATH   print a segment, index or partition directory and flag what recovery would cut", runDump},
+		{"serve", "serve [flags]       start a single-node Kafka-protocol broker (127.0.0.1:9092, ./weir-data)", runServe},
+		{"dump", "dump [flags] PATH    print a segment, index or partition directory and flag what recovery would cut", runDump},
 	}
 }
 

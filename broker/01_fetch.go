@@ -1,0 +1,332 @@
+package broker
+
+// Fetch (API key 1).
+//
+// Versions 4-18. Record bytes are never copied: each partition's records are
+// a file region of its segment, sent with sendfile by the network layer;
+// the log views are released once the response is written.
+//
+// Behaviour:
+//   - Reads up to the high watermark (the durable offset, or the log end
+//     with the interval flush policy). read_committed reads up to the last
+//     stable offset, which equals the high watermark until transactions
+//     exist.
+//   - Offsets below the log start or above the log end: OFFSET_OUT_OF_RANGE
+//     (the client resets per auto.offset.reset). Between the high watermark
+//     and the log end: empty records.
+//   - max.bytes bounds the response, partition_max_bytes each partition,
+//     except that the first partition with data returns at least one whole
+//     batch (KIP-74). A batch may be cut at the limit, as Kafka's are.
+//   - min.bytes and max.wait.ms: when fewer bytes are available the fetch
+//     becomes a delayed operation, completed when a partition's high
+//     watermark moves far enough or the wait expires; the event loop never
+//     blocks.
+//   - Fetch sessions (KIP-227) are not used: the broker answers session id
+//     0, so clients send full fetch requests; a request for an existing
+//     session gets FETCH_SESSION_ID_NOT_FOUND.
+//   - v13+: topics by id (UNKNOWN_TOPIC_ID for unknown ids).
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/weirhq/weir/log"
+	"github.com/weirhq/weir/netpoll"
+	"github.com/weirhq/weir/protocol"
+)
+
+func init() {
+	versions[1] = versionRange{4, 18, true}
+}
+
+type fetchPart struct {
+	p        *partition
+	index    int32
+	offset   int64
+	maxBytes int32
+	err      int16
+	view     log.View
+	hw       int64
+	start    int64
+}
+
+type fetchTopic struct {
+	name   string
+	id     [16]byte
+	first  int
+	nparts int
+}
+
+// delayedFetch is one fetch request from decode to response. Pooled.
+type delayedFetch struct {
+	b         *Broker
+	cs        *conn
+	seq       uint64
+	hdr       protocol.RequestHeader
+	topics    []fetchTopic
+	parts     []fetchPart
+	minBytes  int64
+	maxBytes  int64
+	committed bool
+	topErr    int16
+
+	mu       sync.Mutex // serializes tryComplete
+	done     atomic.Bool
+	timer    *time.Timer
+	expired  atomic.Bool
+	w        protocol.FetchWriter
+	onDone   func()
+	onExpire func()
+	noReuse  bool
+}
+
+var fetchPool sync.Pool
+
+func init() {
+	fetchPool.New = func() any {
+		d := &delayedFetch{}
+		d.onDone = d.release
+		d.onExpire = d.expire
+		return d
+	}
+}
+
+func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, body []byte) {
+	req := &cs.fetchReq
+	req.Version = h.APIVersion
+	if err := req.UnsafeReadFrom(body); err != nil {
+		b.log.Warn("closing connection: malformed Fetch request", "remote", cs.c.RemoteAddr(), "version", h.APIVersion, "err", err)
+		cs.c.Reply(seq, nil)
+		cs.c.Close()
+		return
+	}
+	d := fetchPool.Get().(*delayedFetch)
+	d.b, d.cs, d.seq, d.hdr = b, cs, seq, *h
+	d.hdr.ClientID = nil
+	d.done.Store(false)
+	d.expired.Store(false)
+	d.topErr = 0
+	d.topics = d.topics[:0]
+	d.parts = d.parts[:0]
+	d.minBytes = int64(req.MinBytes)
+	d.maxBytes = int64(req.MaxBytes)
+	if d.maxBytes <= 0 {
+		d.maxBytes = 1 << 62
+	}
+	d.committed = req.IsolationLevel == 1
+	if req.SessionID != 0 {
+		d.topErr = kerr.FetchSessionIDNotFound.Code
+	}
+	reg := b.reg()
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		var t *topic
+		if h.APIVersion >= 13 {
+			t = reg.byID[rt.TopicID]
+		} else if t = reg.byName[rt.Topic]; t != nil && t.deleting {
+			t = nil
+		}
+		ft := fetchTopic{id: rt.TopicID, first: len(d.parts), nparts: len(rt.Partitions)}
+		if t != nil {
+			ft.name = t.name
+		} else if h.APIVersion < 13 {
+			ft.name = string([]byte(rt.Topic)) // copy: the request is reused
+		}
+		d.topics = append(d.topics, ft)
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			fp := fetchPart{index: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, hw: -1, start: -1}
+			switch {
+			case d.topErr != 0:
+			case t == nil && h.APIVersion >= 13:
+				fp.err = kerr.UnknownTopicID.Code
+			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
+				fp.err = kerr.UnknownTopicOrPartition.Code
+			default:
+				fp.p = t.parts[rp.Partition]
+			}
+			d.parts = append(d.parts, fp)
+		}
+	}
+	d.mu.Lock()
+	complete := d.readLocked() || req.MaxWaitMillis <= 0 || d.topErr != 0
+	if complete {
+		d.respondLocked()
+		d.mu.Unlock()
+		return
+	}
+	// Delay: wait for data or max.wait.ms.
+	for i := range d.parts {
+		if p := d.parts[i].p; p != nil {
+			p.watch(d)
+		}
+	}
+	if d.timer == nil {
+		d.timer = time.AfterFunc(time.Duration(req.MaxWaitMillis)*time.Millisecond, d.onExpire)
+	} else {
+		d.timer.Reset(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	}
+	d.mu.Unlock()
+	// Data may have arrived between the read and the registration.
+	d.poke()
+}
+
+// readLocked (re)reads every partition and reports whether min.bytes is
+// satisfied or an error makes the fetch complete now.
+func (d *delayedFetch) readLocked() bool {
+	var total int64
+	anyErr := false
+	for i := range d.parts {
+		fp := &d.parts[i]
+		fp.view.Release()
+		fp.view = log.View{}
+		if fp.p == nil {
+			if fp.err != 0 {
+				anyErr = true
+			}
+			continue
+		}
+		l := fp.p.log
+		fp.hw = fp.p.highWatermark()
+		fp.start = l.StartOffset()
+		fp.err = 0
+		remaining := d.maxBytes - total
+		if remaining <= 0 || fp.maxBytes <= 0 {
+			continue
+		}
+		limit := min(int64(fp.maxBytes), remaining)
+		v, err := l.ReadUntil(fp.offset, int(limit), fp.hw)
+		if err != nil {
+			if errors.Is(err, log.ErrOffsetOutOfRange) {
+				fp.err = kerr.OffsetOutOfRange.Code
+			} else {
+				fp.err = kerr.KafkaStorageError.Code
+				d.b.log.Error("fetch: read failed", "dir", fp.p.dir, "offset", fp.offset, "err", err)
+			}
+			anyErr = true
+			continue
+		}
+		if v.Len() > remaining && total > 0 {
+			// Only the first partition with data may exceed the limit.
+			v.Release()
+			continue
+		}
+		fp.view = v
+		total += v.Len()
+	}
+	return anyErr || total >= max(d.minBytes, 1)
+}
+
+// poke re-checks a waiting fetch after a high watermark moved.
+func (d *delayedFetch) poke() {
+	if d.done.Load() {
+		return
+	}
+	d.mu.Lock()
+	if d.done.Load() {
+		d.mu.Unlock()
+		return
+	}
+	if d.readLocked() || d.expired.Load() {
+		d.finishLocked(false)
+		return
+	}
+	// Still short: watch again (wake removed us).
+	for i := range d.parts {
+		if p := d.parts[i].p; p != nil {
+			p.unwatch(d)
+			p.watch(d)
+		}
+	}
+	d.mu.Unlock()
+}
+
+// expire completes the fetch at max.wait.ms with whatever is there.
+func (d *delayedFetch) expire() {
+	d.expired.Store(true)
+	if d.done.Load() {
+		return
+	}
+	d.mu.Lock()
+	if d.done.Load() {
+		d.mu.Unlock()
+		return
+	}
+	d.readLocked()
+	d.finishLocked(true)
+}
+
+// finishLocked unregisters, stops the timer and responds; it unlocks d.mu.
+// If the timer fired concurrently (its callback may still be about to run),
+// the context is not reused.
+func (d *delayedFetch) finishLocked(fromTimer bool) {
+	if !d.timer.Stop() && !fromTimer {
+		d.noReuse = true
+	}
+	for i := range d.parts {
+		if p := d.parts[i].p; p != nil {
+			p.unwatch(d)
+		}
+	}
+	d.respondLocked()
+	d.mu.Unlock()
+}
+
+// respondLocked encodes the response from the current views and replies.
+func (d *delayedFetch) respondLocked() {
+	d.done.Store(true)
+	w := &d.w
+	w.Reset(d.hdr.APIVersion, d.hdr.CorrelationID, 0, d.topErr, 0, len(d.topics))
+	for ti := range d.topics {
+		ft := &d.topics[ti]
+		w.Topic(ft.name, ft.id, ft.nparts)
+		for i := ft.first; i < ft.first+ft.nparts; i++ {
+			fp := &d.parts[i]
+			hw := fp.hw
+			fpart := protocol.FetchPartition{
+				Index: fp.index, ErrorCode: fp.err, HighWatermark: hw, LastStableOffset: hw,
+				LogStartOffset: fp.start, PreferredReadReplica: -1, CurrentLeaderID: -1,
+			}
+			if d.committed {
+				fpart.AbortedTransactions = noAborted
+			}
+			if fp.view.Len() > 0 {
+				w.Partition(&fpart, int(fp.view.File().Fd()), fp.view.Position(), fp.view.Len())
+			} else {
+				w.PartitionBytes(&fpart, emptyRecords)
+			}
+		}
+		w.EndTopic()
+	}
+	chunks := w.Finish()
+	r := netpoll.GetResponse()
+	r.Parts = r.Parts[:0]
+	for _, c := range chunks {
+		r.Parts = append(r.Parts, netpoll.Part{Buf: c.Buf, Fd: c.Fd, Off: c.Off, Len: c.Len})
+	}
+	r.OnDone = d.onDone
+	d.cs.c.Reply(d.seq, r)
+}
+
+var (
+	noAborted    = []protocol.AbortedTransaction{}
+	emptyRecords = []byte{}
+)
+
+// release returns views and the context to the pool once the response was
+// written.
+func (d *delayedFetch) release() {
+	for i := range d.parts {
+		d.parts[i].view.Release()
+		d.parts[i].p = nil
+	}
+	d.cs = nil
+	d.b = nil
+	if d.noReuse {
+		return
+	}
+	fetchPool.Put(d)
+}

@@ -1,0 +1,103 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/weirhq/weir/log"
+	"github.com/weirhq/weir/netpoll"
+)
+
+// Config configures a Broker. Zero fields take defaults; New copies it.
+type Config struct {
+	// DataDir holds one directory per partition and the broker's
+	// metadata. Default "./weir-data".
+	DataDir string
+	// NodeID is the broker's id (node.id). Default 1.
+	NodeID int32
+	// AdvertisedAddr is the host:port clients are told to connect to
+	// (advertised.listeners). Default: the address Serve listens on.
+	AdvertisedAddr string
+	// NoAutoCreateTopics disables creating topics on Metadata requests
+	// for unknown topics (auto.create.topics.enable=false).
+	NoAutoCreateTopics bool
+	// DefaultPartitions is the partition count of auto-created topics and
+	// of CreateTopics with -1 partitions (num.partitions). Default 1.
+	DefaultPartitions int32
+	// Topic defaults (Kafka broker-level log.* settings); topics override
+	// them with configs.
+	SegmentBytes    int64         // log.segment.bytes, default 1 GiB
+	SegmentMs       time.Duration // log.roll.ms, default 7 days
+	RetentionMs     time.Duration // log.retention.ms, default 7 days; -1 unlimited
+	RetentionBytes  int64         // log.retention.bytes, default -1
+	MessageMaxBytes int           // message.max.bytes, default 1048588
+	// FlushPolicy and FlushMaxDelay set durability (see log.Options).
+	FlushPolicy   log.FlushPolicy
+	FlushMaxDelay time.Duration
+	// GroupInitialRebalanceDelay etc. belong to the coordinator (later).
+
+	// Net configures the network layer.
+	Net netpoll.Config
+	// Logger receives the broker's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Defaults.
+const (
+	DefaultDataDir         = "./weir-data"
+	DefaultMessageMaxBytes = 1048588
+)
+
+func (c *Config) ensureDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.NodeID == 0 {
+		c.NodeID = 1
+	}
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.SegmentBytes == 0 {
+		c.SegmentBytes = log.DefaultSegmentBytes
+	}
+	if c.SegmentMs == 0 {
+		c.SegmentMs = log.DefaultSegmentMs
+	}
+	if c.RetentionMs == 0 {
+		c.RetentionMs = log.DefaultRetentionMs
+	}
+	if c.RetentionBytes == 0 {
+		c.RetentionBytes = -1
+	}
+	if c.MessageMaxBytes == 0 {
+		c.MessageMaxBytes = DefaultMessageMaxBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Net.Logger == nil {
+		c.Net.Logger = c.Logger
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.DefaultPartitions < 1 {
+		errs = append(errs, fmt.Errorf("DefaultPartitions %d below 1", c.DefaultPartitions))
+	}
+	if c.MessageMaxBytes < 100 {
+		errs = append(errs, fmt.Errorf("MessageMaxBytes %d below 100", c.MessageMaxBytes))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("broker: invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
