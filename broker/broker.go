@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/weirhq/weir/coord"
 	"github.com/weirhq/weir/log"
 	"github.com/weirhq/weir/netpoll"
 	"github.com/weirhq/weir/protocol"
@@ -38,6 +40,8 @@ type Broker struct {
 	done     chan struct{}
 	bg       sync.WaitGroup
 	producer producerIDs
+	coord    *coord.Coordinator
+	stopBg   context.CancelFunc
 }
 
 // New opens (or creates) the broker's data directory and every partition
@@ -63,8 +67,19 @@ func New(cfg Config) (*Broker, error) {
 		b.flusher.Close()
 		return nil, err
 	}
-	b.bg.Add(1)
+	if err := b.startCoordinator(); err != nil {
+		b.closePartitions()
+		b.flusher.Close()
+		return nil, fmt.Errorf("broker: group coordinator: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopBg = cancel
+	b.bg.Add(2)
 	go b.housekeeping()
+	go func() {
+		defer b.bg.Done()
+		b.coord.Run(ctx, 100*time.Millisecond)
+	}()
 	return b, nil
 }
 
@@ -170,6 +185,9 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	close(b.done)
+	if b.stopBg != nil {
+		b.stopBg()
+	}
 	b.addrMu.Lock()
 	srv := b.srv
 	b.addrMu.Unlock()
@@ -216,6 +234,7 @@ func (b *Broker) housekeeping() {
 // conn is per-connection state.
 type conn struct {
 	c        *netpoll.Conn
+	clientID string // from the last request header
 	produce  kmsg.ProduceRequest
 	fetchReq kmsg.FetchRequest
 }
@@ -244,6 +263,9 @@ func (b *Broker) OnRequest(c *netpoll.Conn, seq uint64, frame []byte) {
 	if cs == nil {
 		cs = &conn{c: c}
 		c.SetUserData(cs)
+	}
+	if string(h.ClientID) != cs.clientID {
+		cs.clientID = string(h.ClientID)
 	}
 	if h.APIKey == protocol.APIVersionsKey {
 		b.handleAPIVersions(cs, seq, &h, body)
@@ -284,6 +306,12 @@ func (b *Broker) handleGeneric(cs *conn, seq uint64, h *protocol.RequestHeader, 
 		cs.c.Close()
 		return
 	}
+	if afn := asyncHandlers[h.APIKey]; afn != nil {
+		hc := *h
+		hc.ClientID = nil
+		afn(b, cs, req, func(resp kmsg.Response) { b.reply(cs, seq, &hc, resp) })
+		return
+	}
 	fn := handlers[h.APIKey]
 	if fn == nil {
 		cs.c.Reply(seq, nil)
@@ -315,6 +343,14 @@ var handlers [protocol.MaxKey + 1]func(b *Broker, cs *conn, req kmsg.Request) km
 
 func register(key int16, min, max int16, fn func(b *Broker, cs *conn, req kmsg.Request) kmsg.Response) {
 	handlers[key] = fn
+	versions[key] = versionRange{min, max, true}
+}
+
+// asyncHandlers answer later through respond (exactly once).
+var asyncHandlers [protocol.MaxKey + 1]func(b *Broker, cs *conn, req kmsg.Request, respond func(kmsg.Response))
+
+func registerAsync(key int16, min, max int16, fn func(b *Broker, cs *conn, req kmsg.Request, respond func(kmsg.Response))) {
+	asyncHandlers[key] = fn
 	versions[key] = versionRange{min, max, true}
 }
 

@@ -36,7 +36,12 @@ type Config struct {
 	// FlushPolicy and FlushMaxDelay set durability (see log.Options).
 	FlushPolicy   log.FlushPolicy
 	FlushMaxDelay time.Duration
-	// GroupInitialRebalanceDelay etc. belong to the coordinator (later).
+	// Group coordinator settings (Kafka's group.* and offsets.* keys);
+	// zero takes Kafka's defaults (see coord.Config).
+	GroupMinSessionTimeout     time.Duration
+	GroupMaxSessionTimeout     time.Duration
+	GroupInitialRebalanceDelay time.Duration
+	OffsetsRetention           time.Duration
 
 	// Net configures the network layer.
 	Net netpoll.Config
