@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -300,6 +301,11 @@ func apiName(key int16) string {
 func (b *Broker) handleGeneric(cs *conn, seq uint64, h *protocol.RequestHeader, body []byte) {
 	req := kmsg.RequestForKey(h.APIKey)
 	req.SetVersion(h.APIVersion)
+	// kmsg aliases []byte fields into its input, and the frame is only
+	// valid during this call while handlers (JoinGroup metadata, SyncGroup
+	// assignments) keep what they decode: control-plane requests get their
+	// own copy.
+	body = bytes.Clone(body)
 	if err := req.ReadFrom(body); err != nil {
 		b.log.Warn("closing connection: malformed request", "remote", cs.c.RemoteAddr(), "api", apiName(h.APIKey), "version", h.APIVersion, "err", err)
 		cs.c.Reply(seq, nil)
