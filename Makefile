@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:9092
 PKGS      ?= ./...
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-long bench fuzz lint fmt clean
+.PHONY: all build run test test-long bench fuzz lint fmt clean compat
 
 all: build
 
@@ -48,3 +48,9 @@ fmt:
 
 clean:
 	rm -rf bin
+
+# Interoperability with librdkafka (kcat, installed from Debian if missing)
+# and franz-go: produce/consume with every codec, offsets by time,
+# idempotence, groups, restart. See scripts/compat.sh.
+compat:
+	GO=$(GO) bash scripts/compat.sh

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -388,12 +389,17 @@ func errCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
-// errMsg returns a message for a response's error_message field.
+// errMsg returns a message for a response's error_message field: the
+// detail after the Kafka error's own name and description, as Kafka sends.
 func errMsg(err error) *string {
 	if err == nil {
 		return nil
 	}
 	s := err.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		s = strings.TrimPrefix(s, ke.Error()+": ")
+	}
 	return &s
 }
 

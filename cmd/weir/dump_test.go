@@ -38,7 +38,7 @@ func writeLog(t *testing.T) string {
 func TestDumpClean(t *testing.T) {
 	dir := writeLog(t)
 	var out, errb bytes.Buffer
-	code := run([]string{"dump", "--records", dir}, &out, &errb)
+	code := run([]string{"dump", "--records", dir}, nil, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s\n%s", code, errb.String(), out.String())
 	}
@@ -65,7 +65,7 @@ func TestDumpFlagsCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out, errb bytes.Buffer
-	code := run([]string{"dump", seg}, &out, &errb)
+	code := run([]string{"dump", seg}, nil, &out, &errb)
 	if code != 3 {
 		t.Fatalf("exit %d, want 3 (problems found)\n%s", code, out.String())
 	}
@@ -77,13 +77,13 @@ func TestDumpFlagsCorruption(t *testing.T) {
 
 func TestDumpBadArgs(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"dump"}, &out, &errb); code != 2 {
+	if code := run([]string{"dump"}, nil, &out, &errb); code != 2 {
 		t.Fatalf("exit %d", code)
 	}
-	if code := run([]string{"dump", filepath.Join(t.TempDir(), "nope.log")}, &out, &errb); code != 1 {
+	if code := run([]string{"dump", filepath.Join(t.TempDir(), "nope.log")}, nil, &out, &errb); code != 1 {
 		t.Fatalf("exit %d", code)
 	}
-	if code := run([]string{"bogus"}, &out, &errb); code != 2 {
+	if code := run([]string{"bogus"}, nil, &out, &errb); code != 2 {
 		t.Fatalf("exit %d", code)
 	}
 }
