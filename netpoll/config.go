@@ -46,10 +46,12 @@ type Config struct {
 	// MaxInFlight bounds, per connection, the requests dispatched to the
 	// handler whose responses are not yet queued for writing (awaiting Reply,
 	// or replied but behind an earlier unanswered request). At the limit the
-	// connection is not read. Default 1024: Kafka clients pipeline little
-	// (franz-go 1 to 5 produce requests, librdkafka up to
-	// max.in.flight=1000000 but in practice a handful), and the per-connection
-	// reorder ring grows only to the depth actually used (8 bytes per slot).
+	// connection is not read. Default 1024: the Java client keeps at most
+	// max.in.flight.requests.per.connection=5 requests in flight, librdkafka
+	// allows up to max.in.flight=1000000; 1024 keeps a pipelining client at
+	// full speed while bounding per-connection state. The reorder ring grows
+	// only to the depth actually used (8 bytes per slot) and is dropped when
+	// the connection goes idle.
 	MaxInFlight int
 
 	// IdleTimeout closes a connection with no request in flight, nothing

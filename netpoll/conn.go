@@ -15,7 +15,8 @@ type Conn struct {
 	user atomic.Pointer[any] // SetUserData
 
 	// mu guards the response queue and the connection's state as seen by
-	// other goroutines. It is never held across I/O or handler calls.
+	// other goroutines. It is never held across I/O, handler calls or
+	// OnDone, nor together with any other lock (a loop's mu included).
 	mu struct {
 		sync.Mutex
 

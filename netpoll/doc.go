@@ -37,10 +37,19 @@
 //     the loop is handling the connection (inside OnRequest, typically) is
 //     written by the loop right after the batch of frames it is dispatching,
 //     without any wakeup.
+//     An idle connection costs about 350 bytes of Go heap (a Conn and its
+//     peer address; measured by TestManyIdleConns with 10,000 connections)
+//     and no goroutine.
 //   - "net" (every platform): the net package, with a reader goroutine (bufio)
 //     and a writer goroutine per connection. File regions are copied with
 //     pread into a pooled buffer. It exists for non-Linux systems and as the
-//     baseline that "epoll" is benchmarked against.
+//     baseline that "epoll" is benchmarked against. An idle connection costs
+//     about 19 KB of heap (mostly its 16 KiB bufio.Reader) and two goroutines.
+//
+// Buffers (partial frames, Response.Alloc, pread chunks) come from sync.Pools
+// in power-of-two size classes from 512 B to 16 MiB; larger ones are
+// allocated exactly and left to the garbage collector. Responses are pooled
+// too: in steady state the epoll transport allocates nothing per request.
 //
 // # Handler contract
 //
@@ -74,7 +83,8 @@
 // must outlive the call.
 //
 // After Reply(seq, r) the Response belongs to netpoll: the caller must not
-// touch it, its Parts, or the bytes they reference until r.OnDone runs.
+// touch it, its Parts, or the bytes they reference until r.OnDone runs, and
+// must not pass the same Response to another Reply.
 // OnDone, if set, runs exactly once, after the response was fully written or
 // when it can no longer be (the connection closed, including a Reply that
 // arrives after the close); it may run on any goroutine and must not block.
@@ -92,8 +102,10 @@
 // Config.IdleTimeout without traffic (connections.max.idle.ms).
 //
 // A connection whose peer closes (EOF) is closed at once, as Kafka does;
-// responses still queued are dropped (and released). Conn.Close is likewise
-// immediate. Server.Close is graceful: it stops accepting and reading, lets
+// responses still queued are dropped (and released). An invalid frame size
+// and Conn.Close are likewise immediate. While a connection is not being
+// read, "epoll" still notices the peer hanging up (EPOLLRDHUP) and closes it;
+// "net" notices at its next read or write. Server.Close is graceful: it stops accepting and reading, lets
 // the handler answer the requests already dispatched and writes those
 // responses, then closes each connection; after Config.DrainTimeout it closes
 // whatever remains.

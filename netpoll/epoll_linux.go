@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -53,16 +54,16 @@ type epollConn struct {
 	events     uint32        // current epoll interest
 	lastActive int64         // server clock at the last byte read or written
 
-	rbuf          *buffer
-	rlo, rhi      int
-	rneed         int
-	hdr           [4]byte
-	nhdr          int
-	paused        bool // not reading: limits reached, or a frame awaits dispatch
-	wantOut       bool // waiting for EPOLLOUT
-	dead          bool // torn down
-	wpart         int   // write cursor: part index in out[outHead]
-	woff          int64 // write cursor: bytes of that part already written
+	rbuf     *buffer
+	rlo, rhi int
+	rneed    int
+	hdr      [4]byte
+	nhdr     int
+	paused   bool  // not reading: limits reached, or a frame awaits dispatch
+	wantOut  bool  // waiting for EPOLLOUT
+	dead     bool  // torn down
+	wpart    int   // write cursor: part index in out[outHead]
+	woff     int64 // write cursor: bytes of that part already written
 }
 
 func (e *epollConn) remoteAddr() net.Addr {
@@ -105,10 +106,10 @@ type loop struct {
 
 	// Loop-goroutine state.
 	events      []unix.EpollEvent
-	buf         []byte          // shared read buffer
-	iov         []unix.Iovec    // writev scratch, cap iovMax
-	done        []*Response     // responses finished by a flush, to release
-	conns       []*Conn         // by fd
+	buf         []byte       // shared read buffer
+	iov         []unix.Iovec // writev scratch, cap iovMax
+	done        []*Response  // responses finished by a flush, to release
+	conns       []*Conn      // by fd
 	nconns      int
 	now         int64 // server clock, read after each epoll_wait
 	nextSweep   int64
@@ -280,7 +281,7 @@ func (l *loop) run() {
 	l.now = l.s.now()
 	l.nextSweep = l.now + interval
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, l.waitMillis())
+		n, err := l.wait()
 		if err != nil && err != unix.EINTR {
 			// Cannot happen with valid arguments; give up on this loop.
 			l.s.log.Error("netpoll: epoll_wait failed; closing the loop's connections", "loop", l.id, "err", err)
@@ -308,6 +309,28 @@ func (l *loop) run() {
 			return
 		}
 	}
+}
+
+// wait returns the next events. It polls without blocking first, and again
+// after letting other goroutines run on this P, before it blocks: a loop
+// blocked in epoll_wait is a goroutine in a system call, and waking it costs
+// a thread handoff in the Go scheduler (futex wake, then a wait for a P);
+// under load the next events are usually ready before that.
+func (l *loop) wait() (int, error) {
+	for i := range 2 {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd),
+			uintptr(unsafe.Pointer(&l.events[0])), uintptr(len(l.events)), 0, 0, 0)
+		if e != 0 && e != unix.EINTR {
+			return 0, e
+		}
+		if e == 0 && r > 0 {
+			return int(r), nil
+		}
+		if i == 0 {
+			runtime.Gosched()
+		}
+	}
+	return unix.EpollWait(l.epfd, l.events, l.waitMillis())
 }
 
 // waitMillis is the epoll_wait timeout: until the next timer, or forever.
@@ -682,26 +705,22 @@ func (l *loop) resumeRead(c *Conn) bool {
 func (l *loop) service(c *Conn) {
 	e := &c.e
 	for {
-		if !l.flush(c) {
+		ok, st := l.flush(c)
+		if !ok {
 			return
 		}
-		c.mu.Lock()
-		closeReq := c.mu.closeReq
-		idle := c.idleLocked()
-		canRead := c.limitsOKLocked()
-		c.mu.Unlock()
-		if closeReq {
+		if st.closeReq {
 			l.closeConn(c, ErrConnClosed)
 			return
 		}
 		if l.draining {
-			if idle {
+			if st.idle {
 				l.closeConn(c, ErrServerClosed)
 				return
 			}
 			break
 		}
-		if !canRead {
+		if !st.canRead {
 			e.paused = true
 			break
 		}
@@ -715,6 +734,19 @@ func (l *loop) service(c *Conn) {
 		}
 	}
 	l.updateInterest(c)
+}
+
+// connState is what service needs to know of c's shared state, read under
+// c.mu by flush.
+type connState struct {
+	closeReq bool // Close was called
+	idle     bool // nothing in flight, nothing queued
+	canRead  bool // the backpressure limits allow reading
+}
+
+// stateLocked snapshots c's state for service. c.mu must be held.
+func (c *Conn) stateLocked() connState {
+	return connState{closeReq: c.mu.closeReq, idle: c.idleLocked(), canRead: c.limitsOKLocked()}
 }
 
 func (l *loop) updateInterest(c *Conn) {
@@ -736,21 +768,25 @@ func (l *loop) updateInterest(c *Conn) {
 }
 
 // flush writes c's ready responses until the queue is empty, the socket is
-// full (then it waits for EPOLLOUT) or the burst budget is spent. It
-// returns false if c was closed by a write error.
-func (l *loop) flush(c *Conn) bool {
+// full (then it waits for EPOLLOUT) or the burst budget is spent, and
+// returns c's state as of its last look. It returns false if c was closed
+// by a write error.
+func (l *loop) flush(c *Conn) (bool, connState) {
 	e := &c.e
+	c.mu.Lock()
+	if c.mu.outHead == len(c.mu.out) {
+		c.mu.out, c.mu.outHead = c.mu.out[:0], 0
+		c.mu.inLoop = false
+		st := c.stateLocked()
+		c.mu.Unlock()
+		e.wantOut = false
+		return true, st
+	}
+	c.mu.inLoop = true
+	c.mu.Unlock()
 	budget := writeBurst
 	for {
 		c.mu.Lock()
-		if c.mu.outHead == len(c.mu.out) {
-			c.mu.out, c.mu.outHead = c.mu.out[:0], 0
-			c.mu.inLoop = false
-			c.mu.Unlock()
-			e.wantOut = false
-			return true
-		}
-		c.mu.inLoop = true
 		iov, file, foff := l.gatherLocked(c)
 		c.mu.Unlock()
 
@@ -764,7 +800,7 @@ func (l *loop) flush(c *Conn) bool {
 			n, errno = sendfile(e.fd, file.Fd, &l.sfOff, file.Len-foff)
 			if n == 0 && errno == 0 {
 				l.closeConn(c, fmt.Errorf("%w: fd %d, offset %d, %d bytes", ErrShortFile, file.Fd, file.Off+foff, file.Len-foff))
-				return false
+				return false, connState{}
 			}
 		case len(iov) > 0:
 			op = "writev"
@@ -776,14 +812,17 @@ func (l *loop) flush(c *Conn) bool {
 			budget -= n
 		}
 		stop := errno == unix.EAGAIN || budget <= 0
-		l.advance(c, n, stop)
+		empty, st := l.advance(c, n, stop)
 		switch {
-		case errno == unix.EAGAIN || (errno == 0 && budget <= 0):
+		case errno == unix.EAGAIN || (errno == 0 && budget <= 0 && !empty):
 			e.wantOut = true
-			return true
+			return true, st
 		case errno != 0:
 			l.closeConn(c, os.NewSyscallError(op, errno))
-			return false
+			return false, connState{}
+		case empty:
+			e.wantOut = false
+			return true, st
 		}
 	}
 }
@@ -823,9 +862,11 @@ func (l *loop) gatherLocked(c *Conn) (iov []unix.Iovec, file *Part, foff int64) 
 }
 
 // advance moves the write cursor past n written bytes, pops completed
-// responses (including empty ones) and releases them. If stop, the loop is
-// about to leave c with responses still queued, so Reply must wake it again.
-func (l *loop) advance(c *Conn, n int, stop bool) {
+// responses (including empty ones) and releases them. It reports whether
+// the queue is now empty, and c's state. When the queue is empty, or if
+// stop (the loop is about to leave c with responses queued), it clears
+// inLoop so that the next Reply wakes the loop.
+func (l *loop) advance(c *Conn, n int, stop bool) (bool, connState) {
 	e := &c.e
 	rem := int64(n)
 	c.mu.Lock()
@@ -851,11 +892,17 @@ func (l *loop) advance(c *Conn, n int, stop bool) {
 		e.wpart, e.woff = 0, 0
 		l.done = append(l.done, r)
 	}
-	if stop {
+	empty := c.mu.outHead == len(c.mu.out)
+	if empty {
+		c.mu.out, c.mu.outHead = c.mu.out[:0], 0
+	}
+	if empty || stop {
 		c.mu.inLoop = false
 	}
+	st := c.stateLocked()
 	c.mu.Unlock()
 	l.releaseDone()
+	return empty, st
 }
 
 func (l *loop) releaseDone() {

@@ -43,8 +43,8 @@ type transport interface {
 
 // Server accepts connections and runs them on a transport.
 type Server struct {
-	cfg   Config    // immutable, defaulted and validated
-	h     Handler   // immutable
+	cfg   Config  // immutable, defaulted and validated
+	h     Handler // immutable
 	log   *slog.Logger
 	epoch time.Time // origin of now()
 
