@@ -39,6 +39,7 @@ func init() {
 		{"topic", "topic SUBCOMMAND     create, list, describe, alter or delete topics on any Kafka-protocol broker", runTopic},
 		{"produce", "produce TOPIC        produce stdin lines (or --value) as records, with keys and headers", runProduce},
 		{"consume", "consume TOPIC        print records from beginning/end/offset/timestamp in a kcat-style format", runConsume},
+		{"group", "group SUBCOMMAND     list, describe (members, offsets, lag), delete consumer groups, reset their offsets", runGroup},
 	}
 }
 
