@@ -146,7 +146,6 @@ func (l *Log) load() error {
 		}
 	}
 	var prevNext int64 = -1
-	nexts := make([]int64, len(segs)) // next offset of each recovered segment
 	for i := first; i < len(segs); i++ {
 		sg := segs[i]
 		last := i == len(segs)-1
@@ -155,7 +154,15 @@ func (l *Log) load() error {
 			return err
 		}
 		prevNext = res.next
-		nexts[i] = res.next
+		if !last && !res.cut && res.next < segs[i+1].base {
+			// Offsets missing before the next segment: data lost in
+			// the crash (a segment whose creation reached the disk
+			// but not its data, while a later one's did). What
+			// follows was never durable; keep the log contiguous.
+			l.opts.Logger.Warn("log: recovery found offsets missing after a segment", "dir", l.dir,
+				"segment", sg.base, "next_offset", res.next, "next_segment", segs[i+1].base)
+			res.cut = true
+		}
 		if res.cut && !last {
 			// Corruption inside a segment: everything after it is
 			// unreachable; delete the later segments, as Kafka does.
@@ -173,28 +180,6 @@ func (l *Log) load() error {
 	}
 	if l.active == nil {
 		return errors.New("log: no active segment after recovery")
-	}
-	if !clean {
-		// Trailing segments that the crash left empty (their creation
-		// reached the disk, their data did not) and that start above
-		// the end of the data before them would leave a hole below the
-		// end offset: delete them, so that the log ends where its data
-		// ends, as it does when the lost data was all in one segment.
-		n := len(segs)
-		for n-1 > first && segs[n-1].s.Load().Size() == 0 && segs[n-1].base > nexts[n-2] {
-			n--
-		}
-		if n < len(segs) {
-			for _, later := range segs[n:] {
-				l.opts.Logger.Warn("log: recovery deleting empty segment above the end of the data", "dir", l.dir, "base", later.base, "end_offset", nexts[n-1])
-				later.remove()
-			}
-			segs = segs[:n]
-			l.publish(segs)
-			if err := l.reopenActive(segs[n-1]); err != nil {
-				return err
-			}
-		}
 	}
 	next := l.activeNext
 	if next < l.active.base {
@@ -238,6 +223,10 @@ func (l *Log) recoverSeg(sg *seg, last, clean, sameBoot bool, prevNext int64) (r
 		return recovered{}, err
 	}
 	sg.s.Store(s)
+	// Opening creates missing index files empty; after a clean
+	// shutdown they must be rebuilt instead.
+	_, oiErr := l.fs.Stat(sg.path(IndexSuffix))
+	_, tiErr := l.fs.Stat(sg.path(TimeIndexSuffix))
 	oi, ti, err := sg.openIndexFiles(true)
 	if err != nil {
 		return recovered{}, err
@@ -249,12 +238,20 @@ func (l *Log) recoverSeg(sg *seg, last, clean, sameBoot bool, prevNext int64) (r
 	if clean {
 		// Trimmed at close: the file ends at the last batch. Check the
 		// indexes cheaply; rebuild if they are missing or bad.
-		if err := errors.Join(oi.Check(s.Size()), ti.Check(1<<62)); err != nil {
+		if err := errors.Join(oiErr, tiErr, oi.Check(s.Size()), ti.Check(1<<62)); err != nil {
 			l.opts.Logger.Warn("log: rebuilding index after clean shutdown", "dir", l.dir, "base", sg.base, "reason", err)
 			if err := l.rescan(sg, 0, prevNext, &res); err != nil {
 				return res, err
 			}
-		} else if h, ok := lastBatch(s, oi); ok {
+		} else if h, end, ok := lastBatchEnd(s, oi); end != s.Size() {
+			// Not the file Close left: it does not end with a whole
+			// batch (truncated, or a tail appended). Recover it.
+			l.opts.Logger.Warn("log: segment does not end at a batch boundary after clean shutdown; recovering it",
+				"dir", l.dir, "base", sg.base, "batches_end", end, "size", s.Size())
+			if err := l.rescan(sg, 0, prevNext, &res); err != nil {
+				return res, err
+			}
+		} else if ok {
 			res.next = h.NextOffset()
 			if e, ok := ti.Last(); ok {
 				sg.maxTs.Store(e.Timestamp)
@@ -346,10 +343,6 @@ func (l *Log) rescan(sg *seg, from, prevNext int64, res *recovered) error {
 	}
 	if sr.NextOffset >= 0 {
 		res.next = sr.NextOffset
-	} else if from > 0 {
-		if h, err := s.Header(from); err == nil {
-			res.next = h.NextOffset()
-		}
 	}
 	if cut := sr.Cut(); cut > 0 || sr.Stop != nil {
 		res.cut = true
@@ -358,6 +351,15 @@ func (l *Log) rescan(sg *seg, from, prevNext int64, res *recovered) error {
 	} else if sr.Batches > 0 {
 		l.opts.Logger.Info("log: recovered segment", "dir", l.dir, "segment", sg.base,
 			"scanned_from", from, "batches", sr.Batches, "bytes", sr.ValidEnd, "next_offset", res.next)
+	}
+	if from > 0 && sr.Batches == 0 {
+		// The batch at the trusted index entry was itself invalid (and
+		// cut): the batches before it are intact, but the offset they
+		// end at is known only by reading them. Rescan from the start.
+		cut := res.cut
+		err := l.rescan(sg, 0, prevNext, res)
+		res.cut = res.cut || cut
+		return err
 	}
 	if maxTs > sg.maxTs.Load() {
 		sg.maxTs.Store(maxTs)
@@ -412,3 +414,24 @@ func (l *Log) reopenActive(sg *seg) error {
 }
 
 var _ = os.ErrNotExist
+
+// lastBatchEnd returns the header of the segment's last batch, scanning
+// headers from the last index entry, and the position where the scanned
+// headers end: the segment's size when it ends exactly after a batch.
+func lastBatchEnd(s *segment.Segment, oi *index.OffsetIndex) (batch.Header, int64, bool) {
+	pos := int64(0)
+	if e, ok := oi.Last(); ok {
+		pos = e.Position
+	}
+	var last batch.Header
+	found := false
+	for size := s.Size(); pos < size; {
+		h, err := s.Header(pos)
+		if err != nil {
+			break
+		}
+		last, found = h, true
+		pos += int64(h.Size())
+	}
+	return last, pos, found
+}
