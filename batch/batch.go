@@ -183,6 +183,45 @@ func Validate(b []byte) (Header, error) {
 	return h, nil
 }
 
+// Check is Validate without decoding the header: it checks the batch at
+// the start of b (length, magic, CRC, record counts) and returns its size.
+// It is the append path's validation; use accessors such as
+// LastOffsetDelta for the fields it needs.
+func Check(b []byte) (int, error) {
+	if len(b) < HeaderSize {
+		return 0, ErrShort
+	}
+	l := int32(binary.BigEndian.Uint32(b[offLength:]))
+	if l < HeaderSize-LogOverhead {
+		return 0, ErrLength
+	}
+	if int8(b[offMagic]) != Magic {
+		return 0, ErrMagic
+	}
+	size := LogOverhead + int(l)
+	if size > len(b) {
+		return 0, ErrShort
+	}
+	if crc32.Checksum(b[offAttributes:size], castagnoli) != binary.BigEndian.Uint32(b[offCRC:]) {
+		return 0, ErrCRC
+	}
+	delta := int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))
+	n := int32(binary.BigEndian.Uint32(b[offRecordCount:]))
+	if delta < 0 || n < 0 {
+		return 0, ErrRecords
+	}
+	if n == 0 && binary.BigEndian.Uint16(b[offAttributes:])&AttrControl == 0 && size != HeaderSize {
+		return 0, ErrRecords
+	}
+	return size, nil
+}
+
+// NumRecords returns the record count field. b must hold a header.
+func NumRecords(b []byte) int32 { return int32(binary.BigEndian.Uint32(b[offRecordCount:])) }
+
+// Attributes returns the attributes field. b must hold a header.
+func Attributes(b []byte) int16 { return int16(binary.BigEndian.Uint16(b[offAttributes:])) }
+
 // Size returns the total size of the batch at the start of b from its length
 // field, checking only that the header is present and the length is sane.
 func Size(b []byte) (int, error) {

@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -86,13 +87,19 @@ type Coordinator struct {
 	// compactedSize is the log size after the last one.
 	compacting    bool
 	compactedSize int64
+	// inflight are the appends to the offsets log not yet known durable,
+	// in log order.
+	inflight []inflightAppend
+	// now is the latest time the coordinator was given (Tick, appends):
+	// the clock for work started by a durability notification.
+	now time.Time
 }
 
 // New creates a coordinator over the __consumer_offsets log l, replaying
 // it.
 func New(cfg Config, l *log.Log, now time.Time) (*Coordinator, error) {
 	cfg.ensureDefaults()
-	c := &Coordinator{cfg: cfg, l: l, groups: map[string]*group{}}
+	c := &Coordinator{cfg: cfg, l: l, groups: map[string]*group{}, now: now}
 	if err := c.replay(now); err != nil {
 		return nil, err
 	}
@@ -159,7 +166,8 @@ func (c *Coordinator) joinLocked(now time.Time, req *kmsg.JoinGroupRequest, ci C
 	}
 	ps := make([]protocol, 0, len(req.Protocols))
 	for _, p := range req.Protocols {
-		ps = append(ps, protocol{p.Name, p.Metadata})
+		// Copied: the request may alias a buffer the caller reuses.
+		ps = append(ps, protocol{p.Name, bytes.Clone(p.Metadata)})
 	}
 	if req.ProtocolType == "" || len(ps) == 0 {
 		fail(kerr.InconsistentGroupProtocol.Code)
@@ -211,11 +219,8 @@ func (c *Coordinator) joinLocked(now time.Time, req *kmsg.JoinGroupRequest, ci C
 		req.MemberID = id
 	} else if _, ok := g.pending[req.MemberID]; ok {
 		delete(g.pending, req.MemberID)
-	} else if m := g.members[req.MemberID]; m == nil {
-		fail(kerr.UnknownMemberID.Code)
-		return
-	} else if instance != "" && g.static[instance] != req.MemberID {
-		fail(kerr.FencedInstanceID.Code)
+	} else if code := validateMemberLocked(g, req.MemberID, req.InstanceID); code != 0 {
+		fail(code)
 		return
 	}
 
@@ -300,22 +305,68 @@ func (c *Coordinator) rejoinStaticLocked(now time.Time, g *group, oldID string, 
 	if wasLeader {
 		g.leader = newID
 	}
-	changed := !sameProtocols(old.protocols, ps)
 	old.clientID, old.clientHost = ci.ID, ci.Host
 	old.sessionTimeout, old.rebalanceTimeout = session, rebalance
 	old.protocols = ps
 	old.deadline = now.Add(session)
 	old.join, old.joinVersion = respond, req.Version
-	if g.state == stateStable && !changed {
-		// Same generation, same assignment: no rebalance (KIP-345).
-		c.answerJoinLocked(g, old, cb)
-		c.persistGroupLocked(now, g, nil)
+	// KIP-345, as Kafka decides it: in a Stable group the restarted member
+	// keeps the generation and its assignment unless the protocol the
+	// group would select changes (its metadata may differ: cooperative
+	// assignors put owned partitions in it, which a restarted client has
+	// lost). A leader that cannot be told to skip the assignment
+	// (JoinGroup < v9, KIP-814) needs a rebalance.
+	if g.state == stateStable && g.selectProtocol() == g.protocol && !(wasLeader && req.Version < 9) {
+		// Answered once the new member id is durable.
+		gen := g.generation
+		c.persistGroupLocked(now, g, func(err error, cb *callbacks) {
+			if old.join == nil || g.members[newID] != old {
+				return // answered or removed meanwhile
+			}
+			if err != nil {
+				j, v := old.join, old.joinVersion
+				old.join = nil
+				cb.add(func() {
+					r := kmsg.NewPtrJoinGroupResponse()
+					r.Version = v
+					r.ErrorCode = kerr.CoordinatorNotAvailable.Code
+					r.Generation = -1
+					j(r)
+				})
+				return
+			}
+			if g.generation == gen && g.state == stateStable {
+				c.answerJoinLocked(g, old, cb)
+			}
+			// Otherwise a rebalance started and will answer it.
+		})
 		return
 	}
 	if g.state == stateStable || g.state == stateCompleting || g.state == stateEmpty {
 		c.prepareRebalanceLocked(now, g, cb)
 	}
 	c.maybeCompleteJoinLocked(now, g, cb)
+}
+
+// validateMemberLocked checks that memberID is a member of g and, for a
+// static member, the current incarnation of its instance id, with Kafka's
+// codes: an instance id mapped to another member id is FENCED_INSTANCE_ID
+// (an old incarnation must stop, not rejoin and fence the new one), an
+// unknown instance id or member id UNKNOWN_MEMBER_ID.
+func validateMemberLocked(g *group, memberID string, instanceID *string) int16 {
+	if instanceID != nil {
+		cur, ok := g.static[*instanceID]
+		switch {
+		case !ok:
+			return kerr.UnknownMemberID.Code
+		case cur != memberID:
+			return kerr.FencedInstanceID.Code
+		}
+	}
+	if g.members[memberID] == nil {
+		return kerr.UnknownMemberID.Code
+	}
+	return 0
 }
 
 // answerJoinLocked answers m's pending join with the current generation.
@@ -395,8 +446,9 @@ func (c *Coordinator) maybeCompleteJoinLocked(now time.Time, g *group, cb *callb
 	}
 	g.generation++
 	if len(g.members) == 0 {
+		// Kafka keeps the protocol type of an empty group; only the
+		// protocol name goes.
 		g.protocol = ""
-		g.protocolType = ""
 		g.leader = ""
 		g.setState(stateEmpty, now)
 		c.persistGroupLocked(now, g, nil)
@@ -438,12 +490,9 @@ func (c *Coordinator) syncLocked(now time.Time, req *kmsg.SyncGroupRequest, resp
 		return
 	}
 	m := g.members[req.MemberID]
-	switch {
-	case m == nil:
-		fail(kerr.UnknownMemberID.Code)
-		return
-	case req.InstanceID != nil && g.static[*req.InstanceID] != req.MemberID:
-		fail(kerr.FencedInstanceID.Code)
+	switch code := validateMemberLocked(g, req.MemberID, req.InstanceID); {
+	case code != 0:
+		fail(code)
 		return
 	case req.Generation != g.generation:
 		fail(kerr.IllegalGeneration.Code)
@@ -461,6 +510,12 @@ func (c *Coordinator) syncLocked(now time.Time, req *kmsg.SyncGroupRequest, resp
 		r := c.syncResponse(req, g, m)
 		cb.add(func() { respond(r) })
 	case stateCompleting:
+		if prev := m.sync; prev != nil {
+			// A repeated SyncGroup replaces the pending one; the old
+			// request is answered so that its connection, whose
+			// responses go out in order, is not stuck behind it.
+			cb.add(func() { prev(&kmsg.SyncGroupResponse{ErrorCode: kerr.RebalanceInProgress.Code}) })
+		}
 		m.synced = true
 		m.sync = respond
 		if m.id != g.leader {
@@ -468,7 +523,7 @@ func (c *Coordinator) syncLocked(now time.Time, req *kmsg.SyncGroupRequest, resp
 		}
 		assign := map[string][]byte{}
 		for _, a := range req.GroupAssignment {
-			assign[a.MemberID] = a.MemberAssignment
+			assign[a.MemberID] = bytes.Clone(a.MemberAssignment)
 		}
 		for _, o := range g.members {
 			o.assignment = assign[o.id]
@@ -525,11 +580,9 @@ func (c *Coordinator) Heartbeat(now time.Time, req *kmsg.HeartbeatRequest) *kmsg
 		return r
 	}
 	m := g.members[req.MemberID]
-	switch {
-	case m == nil:
-		r.ErrorCode = kerr.UnknownMemberID.Code
-	case req.InstanceID != nil && g.static[*req.InstanceID] != req.MemberID:
-		r.ErrorCode = kerr.FencedInstanceID.Code
+	switch code := validateMemberLocked(g, req.MemberID, req.InstanceID); {
+	case code != 0:
+		r.ErrorCode = code
 	case req.Generation != g.generation:
 		m.deadline = now.Add(m.sessionTimeout)
 		r.ErrorCode = kerr.IllegalGeneration.Code
@@ -673,6 +726,7 @@ func (c *Coordinator) membersChangedLocked(now time.Time, g *group, cb *callback
 func (c *Coordinator) Tick(now time.Time) {
 	var cb callbacks
 	c.mu.Lock()
+	c.now = now
 	for _, g := range c.groups {
 		c.tickGroupLocked(now, g, &cb)
 	}
@@ -683,7 +737,7 @@ func (c *Coordinator) Tick(now time.Time) {
 
 func (c *Coordinator) tickGroupLocked(now time.Time, g *group, cb *callbacks) {
 	for id, exp := range g.pending {
-		if now.After(exp) {
+		if !now.Before(exp) {
 			delete(g.pending, id)
 		}
 	}
@@ -691,7 +745,7 @@ func (c *Coordinator) tickGroupLocked(now time.Time, g *group, cb *callbacks) {
 	for _, id := range slices.Clone(g.order) {
 		m := g.members[id]
 		awaiting := m.join != nil || (m.sync != nil && g.state == stateCompleting)
-		if !awaiting && now.After(m.deadline) {
+		if !awaiting && !now.Before(m.deadline) {
 			c.cfg.Logger.Info("coord: member session expired; removing", "group", g.id, "member", id,
 				"session_timeout", m.sessionTimeout)
 			g.removeMember(id)

@@ -10,8 +10,16 @@
 // responses are delivered through callbacks, possibly later (a JoinGroup
 // waits for the rebalance to complete, a SyncGroup for the leader's
 // assignment, an OffsetCommit for its record to be durable). Nothing in the
-// package starts goroutines or reads the clock: Run wraps a Coordinator with
-// a ticker for production use, and tests drive Tick directly.
+// package reads the clock: Run wraps a Coordinator with a ticker for
+// production use, and tests drive Tick directly. Responses that wait for
+// the offsets log are delivered from the log's flusher goroutine (or a
+// short-lived goroutine when the log is already durable), in log order.
+//
+// Slices: the Coordinator copies every byte slice of a request it keeps
+// (protocol metadata, assignments), so a request may alias a buffer the
+// caller reuses once the call returns (the broker decodes in place from a
+// network buffer). Responses may share bytes with the Coordinator's state;
+// the caller must not modify them.
 //
 // Group states (as in Kafka):
 //
@@ -36,7 +44,8 @@
 // members with subscriptions and assignments). Deletions are tombstones.
 // At startup the log is replayed. The log is kept small by rewriting the
 // live state when it has grown past a threshold and deleting the prefix
-// (equivalent to compaction for this topic).
+// (equivalent to compaction for this topic); the rewrite repeats the
+// records of appends still in flight, so nothing below its start is lost.
 //
 // Concurrency: a Coordinator is safe for concurrent use; one mutex guards
 // all groups. Callbacks are invoked without the mutex held.

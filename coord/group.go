@@ -142,6 +142,9 @@ type group struct {
 	stateTime      time.Time
 	emptySince     time.Time
 	offsets        map[tp]offsetEntry
+	// persisted is the group's last metadata record value written to (or
+	// replayed from) the offsets log; nil if none.
+	persisted []byte
 }
 
 func newGroup(id string, now time.Time) *group {

@@ -1,9 +1,11 @@
 package coord
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -237,6 +239,8 @@ func (c *Coordinator) applyRecord(now time.Time, key, value []byte) {
 			g = newGroup(k.Group, now)
 			c.groups[k.Group] = g
 		}
+		// Replayed bytes alias the log's memory map: keep copies.
+		g.persisted = bytes.Clone(value)
 		g.members, g.order, g.static = map[string]*member{}, nil, map[string]string{}
 		g.protocolType, g.generation, g.leader, g.protocol = v.ProtocolType, v.Generation, "", ""
 		if v.Protocol != nil {
@@ -246,11 +250,11 @@ func (c *Coordinator) applyRecord(now time.Time, key, value []byte) {
 			m := &member{id: vm.MemberID, clientID: vm.ClientID, clientHost: vm.ClientHost,
 				sessionTimeout:   time.Duration(vm.SessionTimeoutMillis) * time.Millisecond,
 				rebalanceTimeout: time.Duration(vm.RebalanceTimeoutMillis) * time.Millisecond,
-				protocolType:     v.ProtocolType, assignment: vm.Assignment, synced: true}
+				protocolType:     v.ProtocolType, assignment: bytes.Clone(vm.Assignment), synced: true}
 			if vm.InstanceID != nil {
 				m.instanceID = *vm.InstanceID
 			}
-			m.protocols = []protocol{{g.protocol, vm.Subscription}}
+			m.protocols = []protocol{{g.protocol, bytes.Clone(vm.Subscription)}}
 			// Members get a full session to come back after a restart.
 			m.deadline = now.Add(m.sessionTimeout)
 			g.addMember(m)
@@ -269,30 +273,68 @@ func (c *Coordinator) applyRecord(now time.Time, key, value []byte) {
 // maybeCompactLocked rewrites the live state when the log has grown past
 // CompactBytes, then drops the prefix: what Kafka's log cleaner achieves
 // for this topic.
+//
+// The rewrite must hold the effect of every record below its start. The
+// in-memory offsets are those of durable commits only, so the records of
+// appends still in flight are written again after the snapshot, in their
+// order; a group's metadata is its last persisted record (never a
+// rebalance in progress), so replay restores what Kafka would.
 func (c *Coordinator) maybeCompactLocked(now time.Time) {
 	if c.compacting || c.l.Size() < max(c.cfg.CompactBytes, 2*c.compactedSize) {
 		return
 	}
 	c.compacting = true
+	ids := make([]string, 0, len(c.groups))
+	for id := range c.groups {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	var recs []record
-	for id, g := range c.groups {
-		for k, e := range g.offsets {
-			recs = append(recs, record{offsetKey(id, k.topic, k.partition), offsetValue(e)})
+	for _, id := range ids {
+		g := c.groups[id]
+		keys := make([]tp, 0, len(g.offsets))
+		for k := range g.offsets {
+			keys = append(keys, k)
 		}
-		recs = append(recs, record{groupKey(id), groupValue(g, now)})
+		slices.SortFunc(keys, func(a, b tp) int {
+			if a.topic != b.topic {
+				return strings.Compare(a.topic, b.topic)
+			}
+			return int(a.partition - b.partition)
+		})
+		for _, k := range keys {
+			recs = append(recs, record{offsetKey(id, k.topic, k.partition), offsetValue(g.offsets[k])})
+		}
+		if g.persisted != nil {
+			recs = append(recs, record{groupKey(id), g.persisted})
+		}
+	}
+	for _, a := range c.inflight {
+		recs = append(recs, a.recs...)
 	}
 	start := c.l.EndOffset()
 	c.appendLocked(now, recs, func(err error, cb *callbacks) {
-		c.compacting = false
 		if err != nil {
+			c.compacting = false
 			return
 		}
-		if derr := c.l.DeleteRecordsBefore(start); derr != nil {
-			c.cfg.Logger.Warn("coord: compacting __consumer_offsets", "err", derr)
-			return
-		}
-		c.compactedSize = c.l.Size()
-		c.cfg.Logger.Info("coord: compacted __consumer_offsets", "records", len(recs), "new_start", start)
+		// Deleting the prefix writes and fsyncs the log's checkpoint and
+		// unlinks segments: not under c.mu, and not on the flusher
+		// goroutine that delivered this notification.
+		cb.add(func() {
+			go func() {
+				derr := c.l.DeleteRecordsBefore(start)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				c.compacting = false
+				if derr != nil {
+					c.cfg.Logger.Warn("coord: compacting __consumer_offsets", "err", derr)
+					return
+				}
+				c.compactedSize = c.l.Size()
+				c.cfg.Logger.Info("coord: compacted __consumer_offsets", "records", len(recs), "new_start", start)
+			}()
+		})
 	})
 }
 

@@ -2,8 +2,8 @@ package coord
 
 import (
 	"fmt"
-	"sync/atomic"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -62,16 +62,30 @@ func groupValue(g *group, now time.Time) []byte {
 	return v.AppendTo(nil)
 }
 
+// inflightAppend is an append to the offsets log whose records are not
+// known to be durable yet. Guarded by Coordinator.mu.
+type inflightAppend struct {
+	// last is the log offset of the append's last record.
+	last int64
+	// recs are its records: a compaction that starts before they are
+	// applied writes them again after its snapshot (see
+	// maybeCompactLocked).
+	recs []record
+	// fn applies the append's effect and answers its requests; nil for
+	// none.
+	fn func(err error, cb *callbacks)
+}
+
 // appendLocked writes records to the offsets log and calls fn, with c.mu
-// held, once they are durable (or failed).
+// held, once they are durable (or failed). The fn of successive appends
+// run in log order, whichever goroutine learns of their durability first,
+// so a later commit of a partition is never overwritten by an earlier one.
 func (c *Coordinator) appendLocked(now time.Time, recs []record, fn func(err error, cb *callbacks)) {
+	c.now = now
 	if len(recs) == 0 {
-		var cb callbacks
-		if fn != nil {
-			fn(nil, &cb)
-		}
-		// Callers hold c.mu; deliver after they release it.
-		go cb.run()
+		// Nothing to write; still answer after every earlier append.
+		c.inflight = append(c.inflight, inflightAppend{last: -1, fn: fn})
+		go c.durable(nil)
 		return
 	}
 	// Batches of at most ~256 KiB, all written with one append.
@@ -94,28 +108,48 @@ func (c *Coordinator) appendLocked(now time.Time, recs []record, fn func(err err
 		c.failAsync(fn, err)
 		return
 	}
-	done := func(err error) {
-		var cb callbacks
-		c.mu.Lock()
-		if fn != nil {
-			fn(err, &cb)
-		}
-		c.maybeCompactLocked(time.Now())
-		c.mu.Unlock()
-		cb.run()
-	}
+	c.inflight = append(c.inflight, inflightAppend{last: res.LastOffset, recs: recs, fn: fn})
 	// With the "always" flush policy the callback can fire at once, on
 	// this goroutine, which holds c.mu: hand it to another goroutine.
 	var registering atomic.Bool
 	registering.Store(true)
 	c.l.OnDurable(res.LastOffset, func(err error) {
 		if registering.Load() {
-			go done(err)
+			go c.durable(err)
 			return
 		}
-		done(err)
+		c.durable(err)
 	})
 	registering.Store(false)
+}
+
+// durable completes, in log order, the in-flight appends that are now
+// durable; with err (the log failed or closed) it fails the rest.
+func (c *Coordinator) durable(err error) {
+	var cb callbacks
+	c.mu.Lock()
+	end := c.l.DurableOffset() // offsets below are durable
+	n := 0
+	for ; n < len(c.inflight); n++ {
+		a := c.inflight[n]
+		var aerr error
+		if a.last >= end {
+			if err == nil {
+				break // a later notification covers it
+			}
+			aerr = fmt.Errorf("%w: %w", errNotDurable, err)
+		}
+		if a.fn != nil {
+			a.fn(aerr, &cb)
+		}
+	}
+	clear(c.inflight[:n])
+	c.inflight = c.inflight[n:]
+	if n > 0 {
+		c.maybeCompactLocked(c.now)
+	}
+	c.mu.Unlock()
+	cb.run()
 }
 
 func (c *Coordinator) failAsync(fn func(error, *callbacks), err error) {
@@ -131,10 +165,12 @@ func (c *Coordinator) failAsync(fn func(error, *callbacks), err error) {
 	}()
 }
 
-// persistGroupLocked writes g's metadata record (a tombstone when the group
-// is empty with no offsets... kept as an empty-group record otherwise).
+// persistGroupLocked writes g's metadata record and remembers it as the
+// group's persisted state (what a compaction rewrites).
 func (c *Coordinator) persistGroupLocked(now time.Time, g *group, fn func(err error, cb *callbacks)) {
-	c.appendLocked(now, []record{{groupKey(g.id), groupValue(g, now)}}, fn)
+	v := groupValue(g, now)
+	g.persisted = v
+	c.appendLocked(now, []record{{groupKey(g.id), v}}, fn)
 }
 
 // OffsetCommit handles an OffsetCommit request; respond is called once the
@@ -223,13 +259,8 @@ func (c *Coordinator) validateCommitLocked(now time.Time, req *kmsg.OffsetCommit
 	if g.state == stateDead {
 		return kerr.CoordinatorNotAvailable.Code
 	}
-	if req.InstanceID != nil {
-		if cur, ok := g.static[*req.InstanceID]; ok && cur != req.MemberID {
-			return kerr.FencedInstanceID.Code
-		}
-	}
-	if g.members[req.MemberID] == nil {
-		return kerr.UnknownMemberID.Code
+	if code := validateMemberLocked(g, req.MemberID, req.InstanceID); code != 0 {
+		return code
 	}
 	if req.Generation != g.generation {
 		return kerr.IllegalGeneration.Code

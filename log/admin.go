@@ -23,6 +23,7 @@ func (l *Log) ApplyRetention() error {
 		return l.werr
 	}
 	now := l.opts.Now()
+	l.clock = now
 	segs := l.segments()
 	n := 0 // segments to delete from the front
 	if l.opts.RetentionBytes >= 0 {

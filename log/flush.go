@@ -3,8 +3,11 @@ package log
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Flusher runs group commit for any number of logs: one goroutine keeps the
@@ -21,9 +24,15 @@ type Flusher struct {
 	closed  bool
 
 	wake chan struct{}
-	work chan *Log
-	done chan struct{}
-	wg   sync.WaitGroup
+	work chan flushWork
+
+	// syncfsMin is how many logs of one file system must be due together
+	// for one syncfs(2) to replace their fsyncs (0 disables).
+	syncfsMin int
+	devMu     sync.Mutex
+	devFiles  map[uint64]*os.File // a directory per device, for syncfs
+	done      chan struct{}
+	wg        sync.WaitGroup
 }
 
 // FlusherOptions configure a Flusher.
@@ -33,6 +42,12 @@ type FlusherOptions struct {
 	// RetentionCheckInterval is how often retention and segment.ms rolls
 	// are applied to every registered log. Default 5 minutes.
 	RetentionCheckInterval time.Duration
+	// SyncFSMin: when at least this many logs on one file system are due
+	// at once, one syncfs(2) makes all of them durable instead of one
+	// fsync each (the many-partition case). Default 8; negative disables.
+	// Only logs on the real file system take part; if syncfs reports an
+	// error, each log is synced file by file to find out which failed.
+	SyncFSMin int
 }
 
 // NewFlusher starts a flusher. Close it after every log using it is closed.
@@ -43,13 +58,18 @@ func NewFlusher(opts FlusherOptions) *Flusher {
 	if opts.RetentionCheckInterval <= 0 {
 		opts.RetentionCheckInterval = DefaultRetentionCheck
 	}
+	if opts.SyncFSMin == 0 {
+		opts.SyncFSMin = 8
+	}
 	f := &Flusher{
-		workers: opts.Workers,
-		pending: make(map[*Log]time.Time),
-		logs:    make(map[*Log]struct{}),
-		wake:    make(chan struct{}, 1),
-		work:    make(chan *Log, opts.Workers),
-		done:    make(chan struct{}),
+		workers:   opts.Workers,
+		pending:   make(map[*Log]time.Time),
+		logs:      make(map[*Log]struct{}),
+		wake:      make(chan struct{}, 1),
+		work:      make(chan flushWork, opts.Workers),
+		syncfsMin: opts.SyncFSMin,
+		devFiles:  map[uint64]*os.File{},
+		done:      make(chan struct{}),
 	}
 	f.wg.Add(1 + opts.Workers)
 	go f.run(opts.RetentionCheckInterval)
@@ -71,7 +91,20 @@ func (f *Flusher) Close() error {
 	f.mu.Unlock()
 	close(f.done)
 	f.wg.Wait()
+	f.devMu.Lock()
+	for _, d := range f.devFiles {
+		d.Close()
+	}
+	f.devMu.Unlock()
 	return nil
+}
+
+// flushWork is a worker's task: one log, or a group of logs on one device
+// synced together with syncfs.
+type flushWork struct {
+	l     *Log
+	group []*Log
+	dev   uint64
 }
 
 func (f *Flusher) register(l *Log) {
@@ -133,9 +166,9 @@ func (f *Flusher) run(retentionEvery time.Duration) {
 			nextRetention = now.Add(retentionEvery)
 		}
 		f.mu.Unlock()
-		for _, l := range due {
+		for _, w := range f.plan(due) {
 			select {
-			case f.work <- l:
+			case f.work <- w:
 			case <-f.done:
 				return
 			}
@@ -170,8 +203,87 @@ func (f *Flusher) run(retentionEvery time.Duration) {
 
 func (f *Flusher) worker() {
 	defer f.wg.Done()
-	for l := range f.work {
-		l.flush()
+	for w := range f.work {
+		if w.group != nil {
+			f.flushGroup(w.dev, w.group)
+		} else {
+			w.l.flush()
+		}
+	}
+}
+
+// plan turns the due logs into work: logs sharing a device with at least
+// syncfsMin others go as one syncfs group.
+func (f *Flusher) plan(due []*Log) []flushWork {
+	out := make([]flushWork, 0, len(due))
+	if f.syncfsMin <= 0 || len(due) < f.syncfsMin {
+		for _, l := range due {
+			out = append(out, flushWork{l: l})
+		}
+		return out
+	}
+	byDev := map[uint64][]*Log{}
+	for _, l := range due {
+		if l.dev == 0 {
+			out = append(out, flushWork{l: l})
+			continue
+		}
+		byDev[l.dev] = append(byDev[l.dev], l)
+	}
+	for dev, ls := range byDev {
+		if len(ls) < f.syncfsMin {
+			for _, l := range ls {
+				out = append(out, flushWork{l: l})
+			}
+			continue
+		}
+		out = append(out, flushWork{group: ls, dev: dev})
+	}
+	return out
+}
+
+// flushGroup makes a group of logs durable with one syncfs(2): it writes
+// back every dirty page of the file system (file data, mmap'd indexes,
+// directory entries) and commits the journal. On an error it falls back to
+// per-file syncs, whose errors say which log failed.
+func (f *Flusher) flushGroup(dev uint64, group []*Log) {
+	jobs := make([]flushJob, 0, len(group))
+	for _, l := range group {
+		if j, ok := l.flushBegin(); ok {
+			jobs = append(jobs, j)
+		}
+	}
+	if len(jobs) == 0 {
+		return
+	}
+	err := f.syncfs(dev, jobs[0].l.dir)
+	for i := range jobs {
+		if err != nil {
+			jobs[i].finish(jobs[i].syncFiles())
+		} else {
+			jobs[i].finish(nil)
+		}
+	}
+}
+
+// syncfs syncs the file system holding dir.
+func (f *Flusher) syncfs(dev uint64, dir string) error {
+	f.devMu.Lock()
+	d := f.devFiles[dev]
+	if d == nil {
+		var err error
+		if d, err = os.Open(dir); err != nil {
+			f.devMu.Unlock()
+			return err
+		}
+		f.devFiles[dev] = d
+	}
+	f.devMu.Unlock()
+	for {
+		err := unix.Syncfs(int(d.Fd()))
+		if err != unix.EINTR {
+			return err
+		}
 	}
 }
 
@@ -185,8 +297,9 @@ func (l *Log) markDirtyLocked(sg *seg, n int64) {
 	l.pendingBytes += n
 	if l.dirtyAt.IsZero() {
 		l.dirtyAt = l.opts.Now()
+		l.clock = l.dirtyAt
 		l.scheduleFlushLocked(l.flushDelay())
-	} else if l.pendingBytes >= l.opts.FlushMaxBytes && !l.urgent {
+	} else if l.pendingBytes >= l.opts.FlushMaxBytes && !l.urgent && l.opts.FlushPolicy == FlushGroup {
 		l.urgent = true
 		l.scheduleFlushLocked(0)
 	}
@@ -218,71 +331,91 @@ func (l *Log) removeDirtyLocked(sg *seg) {
 	}
 }
 
+// flushJob is one flush of one log: what was unsynced when it started.
+type flushJob struct {
+	l        *Log
+	snap     int64 // log end offset covered
+	segs     []*seg
+	dirDirty bool
+	sealed   bool
+}
+
 // flush fsyncs everything appended so far: the dirty segments (sealed ones
 // with their indexes) and, after a segment was created, the directory.
 // Then it advances the durable offset and releases waiters.
 func (l *Log) flush() {
-	l.mu.Lock()
-	if l.flushing || l.werr != nil || l.segs.Load() == nil {
-		l.mu.Unlock()
+	j, ok := l.flushBegin()
+	if !ok {
 		return
+	}
+	j.finish(j.syncFiles())
+}
+
+// flushBegin snapshots the unsynced state, or reports that there is
+// nothing to do (or a flush is already running).
+func (l *Log) flushBegin() (flushJob, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.flushing || l.werr != nil || l.segs.Load() == nil {
+		return flushJob{}, false
 	}
 	if len(l.dirtySegs) == 0 && !l.dirDirty {
-		l.mu.Unlock()
-		return
+		return flushJob{}, false
 	}
 	l.flushing = true
-	snap := l.next.Load()
-	segs := l.dirtySegs
+	j := flushJob{l: l, snap: l.next.Load(), segs: l.dirtySegs, dirDirty: l.dirDirty}
 	l.dirtySegs = l.spareSegs[:0]
-	l.spareSegs = nil // a flush starting before our deferred recycle must not get the same array
-	dirDirty := l.dirDirty
+	l.spareSegs = nil // a flush starting before our recycle must not get the same array
 	l.dirDirty = false
 	l.dirtyAt = time.Time{}
 	l.pendingBytes = 0
 	l.urgent = false
-	sealed := false
-	for _, sg := range segs {
+	for _, sg := range j.segs {
 		sg.dirty = false
 		sg.flushSealed = !sg.s.Load().Writable()
-		sealed = sealed || sg.flushSealed
+		j.sealed = j.sealed || sg.flushSealed
 	}
 	// Hold references so that retention cannot close the files under us;
 	// a segment already released was deleted and needs no sync.
 	n := 0
-	for _, sg := range segs {
+	for _, sg := range j.segs {
 		if sg.acquire() {
-			segs[n] = sg
+			j.segs[n] = sg
 			n++
 		}
 	}
-	segs = segs[:n]
-	l.mu.Unlock()
+	j.segs = j.segs[:n]
+	return j, true
+}
 
-	var err error
-	for _, sg := range segs {
-		s := sg.s.Load()
-		if e := s.Sync(); e != nil {
-			err = e
-			break
+// syncFiles fsyncs the job's files one by one.
+func (j *flushJob) syncFiles() error {
+	for _, sg := range j.segs {
+		if err := sg.s.Load().Sync(); err != nil {
+			return err
 		}
 		if sg.flushSealed {
-			if e := errors.Join(sg.oi.Load().Sync(), sg.ti.Load().Sync()); e != nil {
-				err = e
-				break
+			if err := errors.Join(sg.oi.Load().Sync(), sg.ti.Load().Sync()); err != nil {
+				return err
 			}
 		}
 	}
-	if err == nil && dirDirty {
-		err = l.fs.SyncDir(l.dir)
+	if j.dirDirty {
+		return j.l.fs.SyncDir(j.l.dir)
 	}
+	return nil
+}
 
+// finish publishes the flush's outcome: the durable offset and waiters, the
+// recovery point, or the failure.
+func (j *flushJob) finish(err error) {
+	l, segs := j.l, j.segs
 	l.mu.Lock()
 	l.flushing = false
-	var cp *checkpoint
+	var cp bool
 	if err != nil {
 		l.failLocked(err)
-	} else if sealed {
+	} else if j.sealed {
 		for _, sg := range segs {
 			if sg.flushSealed {
 				sg.synced = true
@@ -297,18 +430,9 @@ func (l *Log) flush() {
 		}
 		if rp > l.recoveryPoint && l.markedUnclean {
 			l.recoveryPoint = rp
-			cp = &checkpoint{clean: false, recoveryPoint: rp, logStartOffset: l.start.Load(), bootID: l.opts.BootID()}
+			cp = true
 		}
 	}
-	defer func() {
-		for _, sg := range segs {
-			sg.release()
-		}
-		l.mu.Lock()
-		clear(segs)
-		l.spareSegs = segs[:0]
-		l.mu.Unlock()
-	}()
 	if err == nil && !l.dirtyAt.IsZero() {
 		// Appends arrived during the fsync: schedule their flush from
 		// when they arrived.
@@ -316,9 +440,9 @@ func (l *Log) flush() {
 	}
 	l.mu.Unlock()
 	if err == nil {
-		l.advanceDurable(snap)
+		l.advanceDurable(j.snap)
 	}
-	if cp != nil {
+	if cp {
 		// Rebuilt and written under mu, as every other checkpoint writer
 		// does: concurrent writes would share the temporary file (one
 		// rename then fails), and a checkpoint built before a newer one
@@ -332,6 +456,13 @@ func (l *Log) flush() {
 		}
 		l.mu.Unlock()
 	}
+	for _, sg := range segs {
+		sg.release()
+	}
+	l.mu.Lock()
+	clear(segs)
+	l.spareSegs = segs[:0]
+	l.mu.Unlock()
 }
 
 // advanceDurable publishes a new durable offset and releases the waiters it

@@ -61,6 +61,7 @@ type Log struct {
 	werr          error // sticky; wraps ErrFailed
 	closed        bool
 	markedUnclean bool
+	clock         time.Time // the last time read by the writer (see maybeRollLocked)
 	activeNext    int64 // set by recovery: the log end offset
 	recoveryPoint int64
 	// Flush state, guarded by mu.
@@ -79,6 +80,10 @@ type Log struct {
 	durable atomic.Int64           // every offset below it is durable
 
 	maxBatch atomic.Int64 // Options.MaxBatchBytes, read without the lock
+
+	// dev is the device of the log's directory when it is on the real
+	// file system (0 otherwise): logs on one device can share a syncfs.
+	dev uint64
 
 	fl         *Flusher
 	ownFlusher bool
@@ -149,19 +154,20 @@ func (l *Log) Append(b []byte) (AppendResult, error) {
 	var res AppendResult
 	// Validate everything before taking the lock or writing anything.
 	var records int64
+	limit := int(l.maxBatch.Load())
 	for rest := b; len(rest) > 0; {
-		h, err := batch.Validate(rest)
+		size, err := batch.Check(rest)
 		if err != nil {
 			return res, fmt.Errorf("%w: batch %d at byte %d: %w", ErrInvalidBatch, res.Batches, len(b)-len(rest), err)
 		}
-		size := h.Size()
-		if limit := int(l.maxBatch.Load()); size > limit {
+		if size > limit {
 			return res, fmt.Errorf("%w: batch %d is %d bytes, limit %d", ErrTooLarge, res.Batches, size, limit)
 		}
-		if h.NumRecords == 0 && h.LastOffsetDelta == 0 && !h.IsControl() {
+		delta := batch.LastOffsetDelta(rest)
+		if batch.NumRecords(rest) == 0 && delta == 0 && batch.Attributes(rest)&batch.AttrControl == 0 {
 			return res, fmt.Errorf("%w: batch %d has no records: %w", ErrInvalidBatch, res.Batches, batch.ErrRecords)
 		}
-		records += int64(h.LastOffsetDelta) + 1
+		records += int64(delta) + 1
 		res.Batches++
 		rest = rest[size:]
 	}
@@ -313,7 +319,10 @@ func (l *Log) maybeRollLocked(n, next, records int64) error {
 		size+n > s.MaxSize() ||
 		sg.oi.Load().Full() || sg.ti.Load().Full() ||
 		next+records-sg.base > 1<<31
-	if !roll && l.opts.SegmentMs > 0 && l.opts.Now().Sub(sg.created) > l.opts.SegmentMs {
+	// segment.ms: the clock read when the log last became dirty (at most
+	// a flush interval old) avoids a clock read per append; retention
+	// checks roll idle segments.
+	if !roll && l.opts.SegmentMs > 0 && l.clock.Sub(sg.created) > l.opts.SegmentMs {
 		roll = true
 	}
 	if !roll {

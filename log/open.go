@@ -2,13 +2,16 @@ package log
 
 import (
 	"errors"
+
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/weirhq/weir/batch"
 	"github.com/weirhq/weir/index"
+	"github.com/weirhq/weir/internal/vfs"
 	"github.com/weirhq/weir/segment"
 )
 
@@ -40,6 +43,12 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l.maxBatch.Store(int64(o.MaxBatchBytes))
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log: create %s: %w", dir, err)
+	}
+	if l.fs == vfs.OS {
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) == nil {
+			l.dev = uint64(st.Dev)
+		}
 	}
 	if err := l.load(); err != nil {
 		for _, sg := range l.segments() {
