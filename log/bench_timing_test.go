@@ -30,6 +30,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -109,6 +110,10 @@ type countingFS struct {
 	syncs    atomic.Int64
 	dirSyncs atomic.Int64
 }
+
+// Unwrap lets the log treat the counting layer as the real file system
+// (so syncfs group commits apply); syncfs calls are counted by the Flusher.
+func (c *countingFS) Unwrap() vfs.FS { return c.FS }
 
 func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
 	f, err := c.FS.OpenFile(name, flag, perm)
@@ -628,6 +633,12 @@ func (g *refGroup) close() error {
 // Flusher (64 workers) and a fixed pool of 64 appender goroutines appends
 // 16 KiB batches round-robin across them, each waiting until its append is
 // durable. MB/s is acknowledged (durable) throughput.
+// syncFSMin reads WEIR_SYNCFS_MIN (e.g. -1 to compare without syncfs).
+func syncFSMin() int {
+	n, _ := strconv.Atoi(os.Getenv("WEIR_SYNCFS_MIN"))
+	return n
+}
+
 func BenchmarkGroupCommitLogs(b *testing.B) {
 	const (
 		size      = 16 << 10
@@ -663,7 +674,7 @@ func BenchmarkGroupCommitLogs(b *testing.B) {
 func benchManyLogs(b *testing.B, nlogs, appenders, size int, opts *Options) {
 	root := b.TempDir()
 	fs := &countingFS{FS: vfs.OS}
-	fl := NewFlusher(FlusherOptions{})
+	fl := NewFlusher(FlusherOptions{SyncFSMin: syncFSMin()})
 	defer fl.Close()
 	o := *opts
 	o.FS = fs
@@ -711,7 +722,7 @@ func benchManyLogs(b *testing.B, nlogs, appenders, size int, opts *Options) {
 		b.Fatal(*p)
 	}
 	var next atomic.Uint64
-	runDurable(b, appenders, size, func() int64 { return fs.syncs.Load() + fs.dirSyncs.Load() }, func(w int) error {
+	runDurable(b, appenders, size, func() int64 { return fs.syncs.Load() + fs.dirSyncs.Load() + fl.SyncFSCalls() }, func(w int) error {
 		l := logs[next.Add(1)%uint64(nlogs)]
 		res, err := l.Append(bufs[w])
 		if err != nil {

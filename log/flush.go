@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,6 +30,8 @@ type Flusher struct {
 	// syncfsMin is how many logs of one file system must be due together
 	// for one syncfs(2) to replace their fsyncs (0 disables).
 	syncfsMin int
+	syncfsN   atomic.Int64
+	groupBusy atomic.Bool // a syncfs group flush is running
 	devMu     sync.Mutex
 	devFiles  map[uint64]*os.File // a directory per device, for syncfs
 	done      chan struct{}
@@ -99,6 +102,10 @@ func (f *Flusher) Close() error {
 	return nil
 }
 
+// syncfsSlack is how far ahead of their deadline logs are taken into a
+// syncfs group.
+const syncfsSlack = time.Millisecond
+
 // flushWork is a worker's task: one log, or a group of logs on one device
 // synced together with syncfs.
 type flushWork struct {
@@ -144,18 +151,43 @@ func (f *Flusher) run(retentionEvery time.Duration) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	nextRetention := time.Now().Add(retentionEvery)
-	var due []*Log
+	var due, soon []*Log
 	for {
 		now := time.Now()
 		next := nextRetention
 		due = due[:0]
 		f.mu.Lock()
+		soon = soon[:0]
 		for l, at := range f.pending {
 			if !at.After(now) {
 				due = append(due, l)
 				delete(f.pending, l)
-			} else if at.Before(next) {
-				next = at
+			} else {
+				if f.syncfsMin > 0 && l.dev != 0 && at.Sub(now) <= syncfsSlack {
+					soon = append(soon, l)
+				}
+				if at.Before(next) {
+					next = at
+				}
+			}
+		}
+		if len(due) > 0 && f.syncfsMin > 0 && len(due)+len(soon) >= f.syncfsMin {
+			if f.groupBusy.Load() {
+				// A syncfs is running: these logs join the next one,
+				// which starts when it returns (one syncfs at a time, so
+				// each writes back what accumulated meanwhile).
+				for _, l := range due {
+					f.pending[l] = now
+				}
+				due = due[:0]
+				next = now.Add(time.Hour)
+			} else {
+				// Flushing a log early is always allowed: take the logs
+				// due within the next moment into one syncfs with these.
+				for _, l := range soon {
+					delete(f.pending, l)
+				}
+				due = append(due, soon...)
 			}
 		}
 		var housekeep []*Log
@@ -206,6 +238,11 @@ func (f *Flusher) worker() {
 	for w := range f.work {
 		if w.group != nil {
 			f.flushGroup(w.dev, w.group)
+			f.groupBusy.Store(false)
+			select {
+			case f.wake <- struct{}{}:
+			default:
+			}
 		} else {
 			w.l.flush()
 		}
@@ -238,6 +275,7 @@ func (f *Flusher) plan(due []*Log) []flushWork {
 			continue
 		}
 		out = append(out, flushWork{group: ls, dev: dev})
+		f.groupBusy.Store(true)
 	}
 	return out
 }
@@ -279,6 +317,7 @@ func (f *Flusher) syncfs(dev uint64, dir string) error {
 		f.devFiles[dev] = d
 	}
 	f.devMu.Unlock()
+	f.syncfsN.Add(1)
 	for {
 		err := unix.Syncfs(int(d.Fd()))
 		if err != unix.EINTR {
@@ -286,6 +325,9 @@ func (f *Flusher) syncfs(dev uint64, dir string) error {
 		}
 	}
 }
+
+// SyncFSCalls returns how many syncfs(2) group commits the flusher made.
+func (f *Flusher) SyncFSCalls() int64 { return f.syncfsN.Load() }
 
 // markDirtyLocked records n unsynced bytes in sg and schedules the group
 // commit.

@@ -44,7 +44,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log: create %s: %w", dir, err)
 	}
-	if l.fs == vfs.OS {
+	if vfs.IsReal(l.fs) {
 		var st unix.Stat_t
 		if unix.Stat(dir, &st) == nil {
 			l.dev = uint64(st.Dev)

@@ -62,6 +62,30 @@ type FS interface {
 	Stat(name string) (os.FileInfo, error)
 }
 
+// Unwrapper is implemented by pass-through wrappers of a file system (for
+// instance one that only counts calls) whose files are the underlying
+// files: IsReal looks through them. Layers that change what a sync means
+// (CrashFS, ErrorFS) must not implement it.
+type Unwrapper interface {
+	Unwrap() FS
+}
+
+// IsReal reports whether fs is the real file system, possibly behind
+// pass-through wrappers: then a file-system-wide sync (syncfs) covers its
+// files.
+func IsReal(fs FS) bool {
+	for {
+		if fs == OS {
+			return true
+		}
+		u, ok := fs.(Unwrapper)
+		if !ok {
+			return false
+		}
+		fs = u.Unwrap()
+	}
+}
+
 // OS is the real file system.
 var OS FS = osFS{}
 
