@@ -8,13 +8,20 @@ package broker
 // looks for v3 support and Kafka advertises from 0 while refusing 0-2).
 //
 // Behaviour:
-//   - acks 0: no response; 1: answered once the batches are in the page
-//     cache; -1 (all): answered once they are durable (group commit).
-//     Other values: INVALID_REQUIRED_ACKS.
+//   - acks 0: no response, and the connection is closed if any partition
+//     failed (Kafka's way to tell the client); 1: answered once the
+//     batches are in the page cache; -1 (all): answered once they are
+//     durable (group commit). Other values: INVALID_REQUIRED_ACKS.
 //   - Each partition's records are validated batch by batch (length,
-//     magic v2, CRC-32C): CORRUPT_MESSAGE on failure; batches over the
-//     topic's max.message.bytes: MESSAGE_TOO_LARGE. Nothing of a failed
-//     partition is written; other partitions are unaffected.
+//     magic v2, CRC-32C, a known codec): CORRUPT_MESSAGE on failure;
+//     batches over the topic's max.message.bytes: MESSAGE_TOO_LARGE;
+//     header fields a client may not send (no records, a record count
+//     other than lastOffsetDelta+1, a producer id without a sequence,
+//     control or transactional batches): INVALID_RECORD, as Kafka's
+//     LogValidator. The records inside are not decoded. Nothing of a
+//     failed partition is written; other partitions are unaffected.
+//   - A topic deleted while the request is handled:
+//     UNKNOWN_TOPIC_OR_PARTITION.
 //   - Idempotent producers: sequence checks per producer id, duplicates
 //     answered with their original offsets, OUT_OF_ORDER_SEQUENCE_NUMBER
 //     on gaps, INVALID_PRODUCER_EPOCH for old epochs.
@@ -159,6 +166,13 @@ func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, 
 	}
 	if acks == 0 {
 		cs.c.Reply(seq, nil)
+		if ctx.anyError() {
+			// No response is expected, so, as Kafka does, close the
+			// connection: the client learns that something failed and
+			// refreshes its metadata.
+			b.log.Info("closing connection: acks=0 produce failed", "remote", cs.c.RemoteAddr())
+			cs.c.Close()
+		}
 		ctx.release()
 		return
 	}
@@ -177,6 +191,18 @@ func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, 
 		}
 	}
 	ctx.partDurable(nil)
+}
+
+// anyError reports whether some partition failed.
+func (c *produceCtx) anyError() bool {
+	for i := range c.topics {
+		for j := range c.topics[i].parts {
+			if c.topics[i].parts[j].err != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // partDurable is called once per awaited partition (and once by the
@@ -240,6 +266,20 @@ func (b *Broker) appendPartition(p *partition, t *topic, records []byte, now int
 			pr.err = kerr.InvalidRecord.Code
 			return
 		}
+		// As Kafka's LogValidator for client batches: the offset range
+		// must match the record count (offsets are assigned from
+		// lastOffsetDelta, so a mismatch would skip offsets or store a
+		// batch consumers cannot read), and a producer id needs a
+		// sequence.
+		if int64(hd.LastOffsetDelta)+1 != int64(hd.NumRecords) ||
+			hd.ProducerID >= 0 && hd.BaseSequence < 0 {
+			pr.err = kerr.InvalidRecord.Code
+			return
+		}
+		if hd.Compression() > batch.Zstd {
+			pr.err = kerr.CorruptMessage.Code
+			return
+		}
 		if hd.ProducerID >= 0 && hd.BaseSequence >= 0 {
 			if nb > 0 {
 				// Kafka accepts one batch per partition from
@@ -254,6 +294,12 @@ func (b *Broker) appendPartition(p *partition, t *topic, records []byte, now int
 			batch.SetLogAppendTime(rest[:hd.Size()], now)
 		}
 		rest = rest[hd.Size():]
+	}
+	if pid >= 0 && nb > 1 {
+		// An idempotent batch followed by others would skip the
+		// sequence checks.
+		pr.err = kerr.InvalidRecord.Code
+		return
 	}
 	p.mu.Lock()
 	if pid >= 0 && nb == 1 {
@@ -282,6 +328,9 @@ func (b *Broker) appendPartition(p *partition, t *topic, records []byte, now int
 			pr.err = kerr.MessageTooLarge.Code
 		case errors.Is(err, log.ErrInvalidBatch):
 			pr.err = kerr.CorruptMessage.Code
+		case errors.Is(err, log.ErrClosed):
+			// The topic was deleted after the request resolved it.
+			pr.err = kerr.UnknownTopicOrPartition.Code
 		default:
 			pr.err = kerr.KafkaStorageError.Code
 			b.log.Error("produce: append failed", "topic", t.name, "partition", p.index, "err", err)

@@ -25,6 +25,9 @@ package broker
 //     0, so clients send full fetch requests; a request for an existing
 //     session gets FETCH_SESSION_ID_NOT_FOUND.
 //   - v13+: topics by id (UNKNOWN_TOPIC_ID for unknown ids).
+//   - A topic deleted while a fetch waits: the fetch answers at once,
+//     UNKNOWN_TOPIC_OR_PARTITION. Broker.Close answers every waiting
+//     fetch at once, so shutdown does not wait out max.wait.ms.
 
 import (
 	"errors"
@@ -126,8 +129,8 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 		var t *topic
 		if h.APIVersion >= 13 {
 			t = reg.byID[rt.TopicID]
-		} else if t = reg.byName[rt.Topic]; t != nil && t.deleting {
-			t = nil
+		} else {
+			t = reg.byName[rt.Topic]
 		}
 		ft := fetchTopic{id: rt.TopicID, first: len(d.parts), nparts: len(rt.Partitions)}
 		if t != nil {
@@ -152,7 +155,7 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 		}
 	}
 	d.mu.Lock()
-	complete := d.readLocked() || req.MaxWaitMillis <= 0 || d.topErr != 0
+	complete := d.readLocked() || req.MaxWaitMillis <= 0 || d.topErr != 0 || b.closed.Load()
 	if complete {
 		d.respondLocked()
 		d.mu.Unlock()
@@ -200,9 +203,14 @@ func (d *delayedFetch) readLocked() bool {
 		limit := min(int64(fp.maxBytes), remaining)
 		v, err := l.ReadUntil(fp.offset, int(limit), fp.hw)
 		if err != nil {
-			if errors.Is(err, log.ErrOffsetOutOfRange) {
+			switch {
+			case errors.Is(err, log.ErrOffsetOutOfRange):
 				fp.err = kerr.OffsetOutOfRange.Code
-			} else {
+			case errors.Is(err, log.ErrClosed):
+				// The topic was deleted (or the broker is closing)
+				// after the fetch resolved it.
+				fp.err = kerr.UnknownTopicOrPartition.Code
+			default:
 				fp.err = kerr.KafkaStorageError.Code
 				d.b.log.Error("fetch: read failed", "dir", fp.p.dir, "offset", fp.offset, "err", err)
 			}
@@ -230,7 +238,7 @@ func (d *delayedFetch) poke() {
 		d.mu.Unlock()
 		return
 	}
-	if d.readLocked() || d.expired.Load() {
+	if d.readLocked() || d.expired.Load() || d.b.closed.Load() {
 		d.finishLocked(false)
 		return
 	}
@@ -257,6 +265,22 @@ func (d *delayedFetch) expire() {
 	}
 	d.readLocked()
 	d.finishLocked(true)
+}
+
+// expireFetches answers every waiting fetch with what it has (Close).
+// A fetch registering concurrently sees Broker.closed in its final poke.
+func (b *Broker) expireFetches() {
+	for _, t := range b.reg().byName {
+		for _, p := range t.parts {
+			p.wmu.Lock()
+			ws := p.waiters
+			p.waiters = nil
+			p.wmu.Unlock()
+			for _, d := range ws {
+				d.poke() // sees b.closed and finishes
+			}
+		}
+	}
 }
 
 // finishLocked unregisters, stops the timer and responds; it unlocks d.mu.

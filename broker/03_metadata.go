@@ -31,9 +31,7 @@ func (b *Broker) handleMetadata(cs *conn, kreq kmsg.Request) kmsg.Response {
 	var missing []kmsg.MetadataResponseTopic
 	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		for _, t := range b.reg().byName {
-			if !t.deleting {
-				ts = append(ts, t)
-			}
+			ts = append(ts, t)
 		}
 	} else {
 		autoCreate := !b.cfg.NoAutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
@@ -42,9 +40,7 @@ func (b *Broker) handleMetadata(cs *conn, kreq kmsg.Request) kmsg.Response {
 			if rt.Topic != nil {
 				t = b.topicByName(*rt.Topic)
 			} else if rt.TopicID != ([16]byte{}) {
-				if t = b.reg().byID[rt.TopicID]; t != nil && t.deleting {
-					t = nil
-				}
+				t = b.reg().byID[rt.TopicID]
 			}
 			if t == nil && rt.Topic != nil && autoCreate {
 				var err error

@@ -1,7 +1,9 @@
 package broker
 
 // DeleteTopics (API key 20), versions 1-6. Topics by name, or by id (v6).
-// The topic's partitions are closed and their directories removed.
+// The topic's partitions are closed and their directories removed. Until
+// they are, creating a topic of the same name is refused with
+// TOPIC_ALREADY_EXISTS ("marked for deletion"), as Kafka does.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,8 +38,8 @@ func (b *Broker) handleDeleteTopics(cs *conn, kreq kmsg.Request) kmsg.Response {
 		var t *topic
 		if tg.name != nil {
 			t = b.topicByName(*tg.name)
-		} else if t = b.reg().byID[tg.id]; t != nil && t.deleting {
-			t = nil
+		} else {
+			t = b.reg().byID[tg.id]
 		}
 		switch {
 		case t == nil && tg.name == nil:

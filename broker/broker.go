@@ -33,6 +33,10 @@ type Broker struct {
 
 	mu     sync.Mutex // serializes topic creation, deletion and config changes
 	topics atomic.Pointer[registry]
+	// removing holds the names of deleted topics whose partitions are
+	// still being closed and removed; guarded by mu. The name cannot be
+	// created again until then (its directories are in the way).
+	removing map[string]bool
 
 	srv      *netpoll.Server
 	addrMu   sync.Mutex
@@ -175,7 +179,11 @@ func (b *Broker) Serve(ln net.Listener) error {
 	b.srv = srv
 	b.addrMu.Unlock()
 	if b.closed.Load() {
-		return errors.New("broker: closed")
+		// Close ran before srv was published, or published it and
+		// closed it: either way nothing serves ln.
+		srv.Close()
+		ln.Close()
+		return netpoll.ErrServerClosed
 	}
 	b.log.Info("broker: serving", "listen", ln.Addr().String(), "advertised", net.JoinHostPort(host, port), "transport", srv.Config().Transport)
 	return srv.Serve(ln)
@@ -187,6 +195,9 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	close(b.done)
+	// Answer long-polling fetches now: the server's drain would otherwise
+	// wait out each client's max.wait.ms (kgo: 5s).
+	b.expireFetches()
 	if b.stopBg != nil {
 		b.stopBg()
 	}

@@ -2,13 +2,21 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/weirhq/weir/broker"
+	"github.com/weirhq/weir/netpoll"
 	"github.com/weirhq/weir/weirtest"
 )
 
@@ -129,4 +137,45 @@ func TestProduceConsumeKeyed(t *testing.T) {
 	b.Restart()
 	got = consumeAll(t, b.Addr(), "keyed", n)
 	checkSame(t, acked, got)
+}
+
+// TestCloseWhileStarting closes brokers right after Serve was called:
+// Serve returns netpoll.ErrServerClosed (or serves and is closed), never
+// another error, and the listener is released every time.
+func TestCloseWhileStarting(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 50; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		br, err := broker.New(broker.Config{DataDir: dir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		served := make(chan error, 1)
+		go func() { served <- br.Serve(ln) }()
+		if i%2 == 0 {
+			runtime.Gosched()
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-served; err != nil && !errors.Is(err, netpoll.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("round %d: Serve returned %v", i, err)
+		}
+		ln2, err := net.Listen("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatalf("round %d: listener not released: %v", i, err)
+		}
+		ln2.Close()
+	}
+	b := weirtest.Start(t)
+	for i := 0; i < 10; i++ {
+		b.Restart()
+	}
+	c := dialRaw(t, b.Addr())
+	m := kmsg.NewPtrMetadataRequest()
+	m.Version = 12
+	c.must(m)
 }

@@ -47,7 +47,6 @@ type topic struct {
 	parts    []*partition
 	cfg      topicConfig
 	configs  map[string]string // explicit overrides, Kafka names
-	deleting bool
 }
 
 // topicConfig is the effective config of a topic.
@@ -240,9 +239,6 @@ func partitionDir(dataDir, topic string, p int32) string {
 func (b *Broker) saveMetaLocked() error {
 	m := metaJSON{Version: 1, ClusterID: b.clusterID, Topics: map[string]topicJSON{}}
 	for name, t := range b.reg().byName {
-		if t.deleting {
-			continue
-		}
 		m.Topics[name] = topicJSON{ID: hex.EncodeToString(t.id[:]), Partitions: int32(len(t.parts)), Configs: t.configs}
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
@@ -270,13 +266,10 @@ func loadMeta(dataDir string) (metaJSON, bool, error) {
 // reg returns the current registry.
 func (b *Broker) reg() *registry { return b.topics.Load() }
 
-// topicByName returns a topic, or nil.
+// topicByName returns a topic, or nil. A deleted topic leaves the
+// registry at once (its partitions are closed after).
 func (b *Broker) topicByName(name string) *topic {
-	t := b.reg().byName[name]
-	if t == nil || t.deleting {
-		return nil
-	}
-	return t
+	return b.reg().byName[name]
 }
 
 // publishLocked installs a new registry built by fn from a copy of the
@@ -315,10 +308,10 @@ func (b *Broker) createTopic(name string, n int32, configs map[string]string, va
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.removing[name] {
+		return nil, fmt.Errorf("%w: topic %q is marked for deletion", kerr.TopicAlreadyExists, name)
+	}
 	if t := b.reg().byName[name]; t != nil {
-		if t.deleting {
-			return nil, fmt.Errorf("%w: topic %q is being deleted", kerr.TopicAlreadyExists, name)
-		}
 		return t, fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, name)
 	}
 	// Kafka refuses names that collide once '.' and '_' are equated
@@ -369,11 +362,18 @@ func cloneMap(m map[string]string) map[string]string {
 // deleteTopic removes a topic and its data.
 func (b *Broker) deleteTopic(t *topic) error {
 	b.mu.Lock()
-	if t.deleting || b.reg().byName[t.name] != t {
+	// t may be stale: CreatePartitions and config changes replace the
+	// topic value.
+	cur := b.reg().byName[t.name]
+	if cur == nil || cur.id != t.id {
 		b.mu.Unlock()
 		return fmt.Errorf("%w: topic %q", kerr.UnknownTopicOrPartition, t.name)
 	}
-	t.deleting = true
+	t = cur
+	if b.removing == nil {
+		b.removing = map[string]bool{}
+	}
+	b.removing[t.name] = true
 	b.publishLocked(func(r *registry) {
 		delete(r.byName, t.name)
 		delete(r.byID, t.id)
@@ -382,10 +382,14 @@ func (b *Broker) deleteTopic(t *topic) error {
 	b.mu.Unlock()
 	for _, p := range t.parts {
 		p.close()
+		p.wake() // waiting fetches answer now, not at max.wait.ms
 		if rerr := os.RemoveAll(p.dir); rerr != nil && err == nil {
 			err = rerr
 		}
 	}
+	b.mu.Lock()
+	delete(b.removing, t.name)
+	b.mu.Unlock()
 	b.log.Info("deleted topic", "topic", t.name)
 	return err
 }
@@ -394,6 +398,9 @@ func (b *Broker) deleteTopic(t *topic) error {
 func (b *Broker) createPartitions(t *topic, n int32, validateOnly bool) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if t = b.currentLocked(t); t == nil {
+		return kerr.UnknownTopicOrPartition
+	}
 	cur := int32(len(t.parts))
 	if n <= cur {
 		return fmt.Errorf("%w: topic %q has %d partitions; the count can only grow", kerr.InvalidPartitions, t.name, cur)
@@ -416,6 +423,17 @@ func (b *Broker) createPartitions(t *topic, n int32, validateOnly bool) error {
 	nt.parts = parts
 	b.replaceTopicLocked(t, &nt)
 	return b.saveMetaLocked()
+}
+
+// currentLocked returns the registered value of topic t, which a
+// concurrent change may have replaced since t was looked up, or nil if t
+// was deleted. b.mu must be held.
+func (b *Broker) currentLocked(t *topic) *topic {
+	cur := b.reg().byName[t.name]
+	if cur == nil || cur.id != t.id {
+		return nil
+	}
+	return cur
 }
 
 // replaceTopicLocked swaps in a new topic value (partitions keep pointing
@@ -442,6 +460,9 @@ func (b *Broker) alterTopicConfigs(t *topic, overrides map[string]string, valida
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if t = b.currentLocked(t); t == nil {
+		return kerr.UnknownTopicOrPartition
+	}
 	nt := *t
 	nt.cfg = cfg
 	nt.configs = cloneMap(overrides)
