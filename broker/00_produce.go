@@ -153,6 +153,9 @@ func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, 
 				}
 			case rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
 				pr.err = kerr.UnknownTopicOrPartition.Code
+			case t.internal:
+				// Only the broker writes its internal topics.
+				pr.err = kerr.InvalidTopicException.Code
 			default:
 				p := t.parts[rp.Partition]
 				pr.p = p

@@ -46,6 +46,9 @@ func (b *Broker) handleDeleteTopics(cs *conn, kreq kmsg.Request) kmsg.Response {
 			st.ErrorCode = kerr.UnknownTopicID.Code
 		case t == nil:
 			st.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		case t.internal:
+			st.ErrorCode = kerr.InvalidTopicException.Code
+			st.ErrorMessage = ptrStr("internal topics cannot be deleted")
 		default:
 			name := t.name
 			st.Topic = &name

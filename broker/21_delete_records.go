@@ -35,6 +35,11 @@ func (b *Broker) handleDeleteRecords(cs *conn, kreq kmsg.Request) kmsg.Response 
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
+			if t.internal {
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p := t.parts[rp.Partition]
 			off := rp.Offset
 			hw := p.highWatermark()

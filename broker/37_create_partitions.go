@@ -33,6 +33,9 @@ func (b *Broker) handleCreatePartitions(cs *conn, kreq kmsg.Request) kmsg.Respon
 					}
 				}
 			}
+			if t.internal {
+				return fmt.Errorf("%w: internal topic %q cannot grow", kerr.PolicyViolation, rt.Topic)
+			}
 			return b.createPartitions(t, rt.Count, req.ValidateOnly)
 		}()
 		if err != nil {

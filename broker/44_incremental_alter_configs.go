@@ -124,6 +124,9 @@ func (b *Broker) alterTarget(typ kmsg.ConfigResourceType, name string) (*topic, 
 		if t == nil {
 			return nil, fmt.Errorf("%w: topic %q", kerr.UnknownTopicOrPartition, name)
 		}
+		if t.internal {
+			return nil, fmt.Errorf("%w: the configs of internal topic %q are managed by the broker", kerr.PolicyViolation, name)
+		}
 		return t, nil
 	case kmsg.ConfigResourceTypeBroker:
 		return nil, fmt.Errorf("%w: broker configs are static in Weir; set them in the config file", kerr.InvalidRequest)

@@ -62,7 +62,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
-	b.flusher = log.NewFlusher(log.FlusherOptions{})
+	b.flusher = log.NewFlusher(log.FlusherOptions{RetentionCheckInterval: cfg.RetentionCheckInterval})
 	if err := b.load(); err != nil {
 		b.closePartitions()
 		b.flusher.Close()
@@ -246,10 +246,13 @@ func (b *Broker) housekeeping() {
 
 // conn is per-connection state.
 type conn struct {
-	c        *netpoll.Conn
-	clientID string // from the last request header
-	produce  kmsg.ProduceRequest
-	fetchReq kmsg.FetchRequest
+	c          *netpoll.Conn
+	ctlMu      sync.Mutex // guards the control queue
+	ctlQ       []func()
+	ctlRunning bool
+	clientID   string // from the last request header
+	produce    kmsg.ProduceRequest
+	fetchReq   kmsg.FetchRequest
 }
 
 // OnOpen implements netpoll.Handler.
@@ -309,15 +312,24 @@ func apiName(key int16) string {
 }
 
 // handleGeneric decodes a control-plane request with kmsg, runs its
-// handler and encodes the response.
+// handler and encodes the response. It runs off the event loop, on the
+// connection's control queue: handlers may do file I/O and fsync (topic
+// creation, offset commits), and one connection's control requests are
+// handled one at a time, in order, as Kafka does.
 func (b *Broker) handleGeneric(cs *conn, seq uint64, h *protocol.RequestHeader, body []byte) {
-	req := kmsg.RequestForKey(h.APIKey)
-	req.SetVersion(h.APIVersion)
 	// kmsg aliases []byte fields into its input, and the frame is only
 	// valid during this call while handlers (JoinGroup metadata, SyncGroup
 	// assignments) keep what they decode: control-plane requests get their
 	// own copy.
 	body = bytes.Clone(body)
+	hc := *h
+	hc.ClientID = nil
+	cs.control(func() { b.serveControl(cs, seq, &hc, body) })
+}
+
+func (b *Broker) serveControl(cs *conn, seq uint64, h *protocol.RequestHeader, body []byte) {
+	req := kmsg.RequestForKey(h.APIKey)
+	req.SetVersion(h.APIVersion)
 	if err := req.ReadFrom(body); err != nil {
 		b.log.Warn("closing connection: malformed request", "remote", cs.c.RemoteAddr(), "api", apiName(h.APIKey), "version", h.APIVersion, "err", err)
 		cs.c.Reply(seq, nil)
@@ -325,9 +337,7 @@ func (b *Broker) handleGeneric(cs *conn, seq uint64, h *protocol.RequestHeader, 
 		return
 	}
 	if afn := asyncHandlers[h.APIKey]; afn != nil {
-		hc := *h
-		hc.ClientID = nil
-		afn(b, cs, req, func(resp kmsg.Response) { b.reply(cs, seq, &hc, resp) })
+		afn(b, cs, req, func(resp kmsg.Response) { b.reply(cs, seq, h, resp) })
 		return
 	}
 	fn := handlers[h.APIKey]
@@ -342,6 +352,35 @@ func (b *Broker) handleGeneric(cs *conn, seq uint64, h *protocol.RequestHeader, 
 		return
 	}
 	b.reply(cs, seq, h, resp)
+}
+
+// control runs f after the connection's earlier control requests, on a
+// goroutine that exists only while the queue is not empty.
+func (cs *conn) control(f func()) {
+	cs.ctlMu.Lock()
+	cs.ctlQ = append(cs.ctlQ, f)
+	if cs.ctlRunning {
+		cs.ctlMu.Unlock()
+		return
+	}
+	cs.ctlRunning = true
+	cs.ctlMu.Unlock()
+	go func() {
+		for {
+			cs.ctlMu.Lock()
+			if len(cs.ctlQ) == 0 {
+				cs.ctlRunning = false
+				cs.ctlQ = nil
+				cs.ctlMu.Unlock()
+				return
+			}
+			f := cs.ctlQ[0]
+			cs.ctlQ[0] = nil
+			cs.ctlQ = cs.ctlQ[1:]
+			cs.ctlMu.Unlock()
+			f()
+		}
+	}()
 }
 
 // reply encodes a kmsg response and sends it.
@@ -399,6 +438,8 @@ func errCode(err error) int16 {
 	}
 	return kerr.UnknownServerError.Code
 }
+
+func ptrStr(s string) *string { return &s }
 
 // errMsg returns a message for a response's error_message field: the
 // detail after the Kafka error's own name and description, as Kafka sends.

@@ -33,6 +33,9 @@ type Config struct {
 	RetentionMs     time.Duration // log.retention.ms, default 7 days; -1 unlimited
 	RetentionBytes  int64         // log.retention.bytes, default -1
 	MessageMaxBytes int           // message.max.bytes, default 1048588
+	// RetentionCheckInterval is how often retention and segment.ms rolls
+	// run (log.retention.check.interval.ms). Default 5 minutes.
+	RetentionCheckInterval time.Duration
 	// FlushPolicy and FlushMaxDelay set durability (see log.Options).
 	FlushPolicy   log.FlushPolicy
 	FlushMaxDelay time.Duration

@@ -218,8 +218,8 @@ func (b *Broker) logOptions(cfg topicConfig) *log.Options {
 	return &log.Options{
 		SegmentBytes:   cfg.segmentBytes,
 		SegmentMs:      cfg.segmentMs,
-		RetentionBytes: cfg.retentionBytes,
-		RetentionMs:    cfg.retentionMs,
+		RetentionBytes: nonZero(cfg.retentionBytes, 1),
+		RetentionMs:    nonZero(cfg.retentionMs, time.Nanosecond),
 		// Batches over max.message.bytes are refused by the broker with
 		// MESSAGE_TOO_LARGE before they reach the log.
 		MaxBatchBytes:    max(cfg.maxMessageBytes, 64<<20),
@@ -229,6 +229,15 @@ func (b *Broker) logOptions(cfg topicConfig) *log.Options {
 		Flusher:          b.flusher,
 		Logger:           b.log,
 	}
+}
+
+// nonZero maps Kafka's 0 (keep nothing but the active segment) to the
+// smallest positive value, since log.Options reads 0 as "default".
+func nonZero[T int64 | time.Duration](v, smallest T) T {
+	if v == 0 {
+		return smallest
+	}
+	return v
 }
 
 func partitionDir(dataDir, topic string, p int32) string {

@@ -536,7 +536,7 @@ func (l *Log) advanceDurable(off int64) {
 	for _, w := range fire {
 		w.fn(nil)
 	}
-	if h := l.opts.DurableHook; h != nil {
+	if h := l.durableHook; h != nil {
 		h(off)
 	}
 }

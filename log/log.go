@@ -79,7 +79,8 @@ type Log struct {
 	start   atomic.Int64           // log start offset
 	durable atomic.Int64           // every offset below it is durable
 
-	maxBatch atomic.Int64 // Options.MaxBatchBytes, read without the lock
+	maxBatch    atomic.Int64 // Options.MaxBatchBytes, read without the lock
+	durableHook func(int64)  // Options.DurableHook; immutable
 
 	// dev is the device of the log's directory when it is on the real
 	// file system (0 otherwise): logs on one device can share a syncfs.

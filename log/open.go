@@ -41,6 +41,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	l := &Log{dir: dir, opts: o, fs: o.FS}
 	l.durableCh.Store(newCh())
 	l.maxBatch.Store(int64(o.MaxBatchBytes))
+	l.durableHook = o.DurableHook
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("log: create %s: %w", dir, err)
 	}

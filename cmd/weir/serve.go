@@ -34,6 +34,7 @@ var serveKeys = []struct{ key, help string }{
 	{"log.retention.ms", "delete segments older than this; -1 keeps forever (default 604800000)"},
 	{"log.retention.hours", "as log.retention.ms, in hours"},
 	{"log.retention.bytes", "delete oldest segments past this size per partition; -1 unlimited (default -1)"},
+	{"log.retention.check.interval.ms", "how often retention runs (default 300000)"},
 	{"message.max.bytes", "largest record batch accepted (default 1048588)"},
 	{"socket.request.max.bytes", "largest request accepted (default 104857600)"},
 	{"connections.max.idle.ms", "close idle connections after this (default 600000)"},
@@ -211,6 +212,10 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 			}
 		case "log.retention.bytes":
 			cfg.RetentionBytes, err = num()
+		case "log.retention.check.interval.ms":
+			if n, err = num(); err == nil {
+				cfg.RetentionCheckInterval = time.Duration(n) * time.Millisecond
+			}
 		case "message.max.bytes":
 			if n, err = num(); err == nil {
 				cfg.MessageMaxBytes = int(n)
