@@ -62,7 +62,7 @@ type Log struct {
 	closed        bool
 	markedUnclean bool
 	clock         time.Time // the last time read by the writer (see maybeRollLocked)
-	activeNext    int64 // set by recovery: the log end offset
+	activeNext    int64     // set by recovery: the log end offset
 	recoveryPoint int64
 	// Flush state, guarded by mu.
 	dirtySegs    []*seg
