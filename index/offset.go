@@ -2,6 +2,7 @@ package index
 
 import (
 	"encoding/binary"
+	"sort"
 	"fmt"
 	"math"
 
@@ -96,40 +97,23 @@ func (o *OffsetIndex) Append(offset, position int64) error {
 // Lookup returns the entry with the largest offset <= offset, or the
 // segment start {base, 0} when there is none.
 func (o *OffsetIndex) Lookup(offset int64) OffsetEntry {
-	n := o.x.len()
-	// Binary search for the first entry with Offset > offset.
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if o.Entry(m).Offset <= offset {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == 0 {
-		return OffsetEntry{Offset: o.x.base, Position: 0}
-	}
-	return o.Entry(lo - 1)
+	return o.lastWhere(func(e OffsetEntry) bool { return e.Offset <= offset })
 }
 
 // LookupPosition returns the entry with the largest position <= pos, or
 // {base, 0}.
 func (o *OffsetIndex) LookupPosition(pos int64) OffsetEntry {
-	n := o.x.len()
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if o.Entry(m).Position <= pos {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo == 0 {
+	return o.lastWhere(func(e OffsetEntry) bool { return e.Position <= pos })
+}
+
+// lastWhere returns the last entry for which below holds (below must hold
+// for a prefix of the entries), or {base, 0}.
+func (o *OffsetIndex) lastWhere(below func(OffsetEntry) bool) OffsetEntry {
+	i := sort.Search(o.x.len(), func(i int) bool { return !below(o.Entry(i)) })
+	if i == 0 {
 		return OffsetEntry{Offset: o.x.base, Position: 0}
 	}
-	return o.Entry(lo - 1)
+	return o.Entry(i - 1)
 }
 
 // TruncateTo removes every entry with Offset >= offset.

@@ -5,7 +5,6 @@ import (
 
 	"fmt"
 	"golang.org/x/sys/unix"
-	"os"
 	"slices"
 	"strings"
 
@@ -422,8 +421,6 @@ func (l *Log) reopenActive(sg *seg) error {
 	l.active = sg
 	return l.fs.SyncDir(l.dir)
 }
-
-var _ = os.ErrNotExist
 
 // lastBatchEnd returns the header of the segment's last batch, scanning
 // headers from the last index entry, and the position where the scanned

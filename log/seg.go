@@ -244,21 +244,8 @@ func (sg *seg) openIndexFiles(writable bool) (*index.OffsetIndex, *index.TimeInd
 // lastBatch returns the header of the segment's last batch, scanning from
 // the last index entry.
 func lastBatch(s *segment.Segment, oi *index.OffsetIndex) (batch.Header, bool) {
-	pos := int64(0)
-	if e, ok := oi.Last(); ok {
-		pos = e.Position
-	}
-	var last batch.Header
-	found := false
-	for size := s.Size(); pos < size; {
-		h, err := s.Header(pos)
-		if err != nil {
-			break
-		}
-		last, found = h, true
-		pos += int64(h.Size())
-	}
-	return last, found
+	h, _, ok := lastBatchEnd(s, oi)
+	return h, ok
 }
 
 // indexBatch adds index entries for a batch at pos, Kafka's way: an offset
