@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+const natsStream = "WEIRBENCH"
+
+// runNATS runs a produce/consume workload against NATS JetStream: one file
+// stream with a subject per partition (weirbench.0 …), published with
+// JetStream's acknowledged async publish (the ack comes once the stream
+// has stored the message: its acks=all for one replica) and read by an
+// ordered consumer (ephemeral, no acks: the cheapest JetStream read).
+func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
+	w := &cfg.Workload
+	pending := max(256, min(65536, w.MaxBufferedBytes/w.RecordBytes))
+	pnc, err := nats.Connect("nats://"+srv.addr, nats.Name("weirbench-producer"), nats.MaxReconnects(0))
+	if err != nil {
+		return fmt.Errorf("bench: nats connect: %w", err)
+	}
+	defer pnc.Close()
+	pjs, err := jetstream.New(pnc, jetstream.WithPublishAsyncMaxPending(pending))
+	if err != nil {
+		return err
+	}
+	if _, err := pjs.CreateStream(ctx, jetstream.StreamConfig{
+		Name:      natsStream,
+		Subjects:  []string{topicName + ".*"},
+		Storage:   jetstream.FileStorage,
+		Replicas:  1,
+		Retention: jetstream.LimitsPolicy,
+		Discard:   jetstream.DiscardOld,
+		MaxBytes:  -1,
+		MaxMsgs:   -1,
+	}); err != nil {
+		return fmt.Errorf("bench: create stream: %w", err)
+	}
+	subjects := make([]string, w.Partitions)
+	for i := range subjects {
+		subjects[i] = topicName + "." + strconv.Itoa(i)
+	}
+	clk := newClock()
+	m := newMeter(cfg, srv)
+	t := newTally()
+	rd := newReader()
+
+	consume := func(cctx context.Context, target *atomic.Int64, latency bool) error {
+		cnc, err := nats.Connect("nats://"+srv.addr, nats.Name("weirbench-consumer"), nats.MaxReconnects(0))
+		if err != nil {
+			return err
+		}
+		defer cnc.Close()
+		cjs, err := jetstream.New(cnc)
+		if err != nil {
+			return err
+		}
+		cons, err := cjs.OrderedConsumer(cctx, natsStream, jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy})
+		if err != nil {
+			return fmt.Errorf("bench: ordered consumer: %w", err)
+		}
+		done := make(chan struct{})
+		var closed atomic.Bool
+		cc, err := cons.Consume(func(msg jetstream.Msg) {
+			if closed.Load() {
+				return
+			}
+			rd.got(clk, msg.Data(), latency)
+			if rd.records.Load() >= target.Load() && closed.CompareAndSwap(false, true) {
+				close(done)
+			}
+		}, jetstream.PullMaxMessages(2000), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) || cctx.Err() == nil {
+				rd.failed(err)
+			}
+		}))
+		if err != nil {
+			return err
+		}
+		select {
+		case <-done:
+		case <-cctx.Done():
+		}
+		cc.Stop()
+		<-cc.Closed()
+		return nil
+	}
+
+	if w.BacklogBytes > 0 {
+		n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
+		start := time.Now()
+		publishNATS(ctx, pjs, clk, w, subjects, t, n)
+		fill := time.Since(start)
+		recs, bytes := t.snapshot()
+		res.Produced = Counts{recs, bytes}
+		res.ProduceMBps = float64(bytes) / 1e6 / fill.Seconds()
+		res.RecordsPerSec = float64(recs) / fill.Seconds()
+		res.Ack = t.ack.Summary()
+		if t.errs > 0 {
+			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", t.errs, t.firstErr)
+		}
+		cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
+		cctx, cancel := context.WithTimeout(ctx, w.Duration)
+		defer cancel()
+		target := &atomic.Int64{}
+		target.Store(recs)
+		m.begin(ctx)
+		start = time.Now()
+		if err := consume(cctx, target, false); err != nil {
+			return err
+		}
+		res.Elapsed = time.Since(start)
+		m.end(ctx, res, rd.bytes.Load())
+		res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
+	} else {
+		target := &atomic.Int64{}
+		target.Store(1<<63 - 1)
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		consErr := make(chan error, 1)
+		if w.Consume {
+			go func() { consErr <- consume(cctx, target, true) }()
+			// Let the consumer subscribe before the clock starts.
+			time.Sleep(200 * time.Millisecond)
+		}
+		m.begin(ctx)
+		start := time.Now()
+		publishNATS(ctx, pjs, clk, w, subjects, t, 0)
+		recs, bytes := t.snapshot()
+		res.Elapsed = time.Since(start)
+		if w.Consume {
+			target.Store(recs)
+			res.Drained = rd.waitFor(recs, w.DrainTimeout)
+			res.DrainTime = time.Since(start) - res.Elapsed
+			cancel()
+			if err := <-consErr; err != nil {
+				return err
+			}
+		}
+		m.end(ctx, res, bytes)
+		res.Produced = Counts{recs, bytes}
+		res.ProduceMBps = float64(bytes) / 1e6 / res.Elapsed.Seconds()
+		res.RecordsPerSec = float64(recs) / res.Elapsed.Seconds()
+		res.Ack = t.ack.Summary()
+	}
+	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
+	res.E2E = rd.e2e.Summary()
+	res.Errors = t.errs + rd.errs.Load()
+	if t.firstErr != nil {
+		res.FirstError = t.firstErr.Error()
+	} else if rd.first != nil {
+		res.FirstError = rd.first.Error()
+	}
+	return nil
+}
+
+type natsPending struct {
+	f        jetstream.PubAckFuture
+	intended int64
+	n        int
+}
+
+// publishNATS publishes for w.Duration (or limit messages), then waits for
+// every acknowledgement. Acks are collected in publish order by one
+// goroutine; JetStream acknowledges one stream's messages in order.
+func publishNATS(ctx context.Context, js jetstream.JetStream, clk clock, w *Workload, subjects []string, t *tally, limit int64) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// nats.go copies the payload into its write buffer during the call,
+	// so one buffer serves every message.
+	buf := newValue(w.RecordBytes, rng)
+	q := make(chan natsPending, 1<<17)
+	acks := make(chan struct{})
+	go func() {
+		defer close(acks)
+		timer := time.NewTimer(time.Hour)
+		for p := range q {
+			timer.Reset(30 * time.Second)
+			select {
+			case <-p.f.Ok():
+				t.acked(clk.now(), p.intended, p.n)
+			case err := <-p.f.Err():
+				t.failed(err)
+			case <-timer.C:
+				t.failed(errors.New("no publish ack within 30 s"))
+			}
+		}
+	}()
+	p := newPacer(clk, w.Rate, w.RecordBytes, w.Duration)
+	for limit <= 0 || int64(p.n) < limit {
+		ts, seq, ok := p.next()
+		if !ok || ctx.Err() != nil {
+			break
+		}
+		stamp(buf, ts, seq)
+		subj := subjects[seq%uint64(len(subjects))]
+		for {
+			f, err := js.PublishAsync(subj, buf)
+			if err == nil {
+				q <- natsPending{f, ts, len(buf)}
+				break
+			}
+			if !errors.Is(err, jetstream.ErrTooManyStalledMsgs) || ctx.Err() != nil || clk.now() > p.end+int64(30*time.Second) {
+				t.failed(err)
+				break
+			}
+		}
+	}
+	close(q)
+	<-acks
+}
