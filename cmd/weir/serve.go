@@ -38,6 +38,10 @@ var serveKeys = []struct{ key, help string }{
 	{"message.max.bytes", "largest record batch accepted (default 1048588)"},
 	{"socket.request.max.bytes", "largest request accepted (default 104857600)"},
 	{"connections.max.idle.ms", "close idle connections after this (default 600000)"},
+	{"group.min.session.timeout.ms", "smallest session timeout a consumer may ask for (default 6000)"},
+	{"group.max.session.timeout.ms", "largest session timeout a consumer may ask for (default 1800000)"},
+	{"group.initial.rebalance.delay.ms", "hold an empty group's first rebalance open this long (default 0)"},
+	{"offsets.retention.minutes", "drop committed offsets of groups empty this long (default 10080)"},
 	{"weir.flush.policy", "durability: group (default; fsync before acks=all answers), interval, always"},
 	{"weir.flush.max.delay.ms", "group commit window (default 1)"},
 	{"weir.transport", "network layer: epoll (default on Linux) or net"},
@@ -227,6 +231,22 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 		case "connections.max.idle.ms":
 			if n, err = num(); err == nil {
 				cfg.Net.IdleTimeout = time.Duration(n) * time.Millisecond
+			}
+		case "group.min.session.timeout.ms":
+			if n, err = num(); err == nil {
+				cfg.GroupMinSessionTimeout = time.Duration(n) * time.Millisecond
+			}
+		case "group.max.session.timeout.ms":
+			if n, err = num(); err == nil {
+				cfg.GroupMaxSessionTimeout = time.Duration(n) * time.Millisecond
+			}
+		case "group.initial.rebalance.delay.ms":
+			if n, err = num(); err == nil {
+				cfg.GroupInitialRebalanceDelay = time.Duration(n) * time.Millisecond
+			}
+		case "offsets.retention.minutes":
+			if n, err = num(); err == nil {
+				cfg.OffsetsRetention = time.Duration(n) * time.Minute
 			}
 		case "weir.flush.policy":
 			cfg.FlushPolicy, err = log.ParseFlushPolicy(v)
