@@ -84,6 +84,7 @@ type delayedFetch struct {
 	onDone   func()
 	onExpire func()
 	noReuse  bool
+	gen      uint64 // incremented (under mu) at each use of the context
 }
 
 var fetchPool sync.Pool
@@ -107,6 +108,12 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 		return
 	}
 	d := fetchPool.Get().(*delayedFetch)
+	// The whole setup holds d.mu: a late wake-up of this context's
+	// previous use (a stale waiter entry) must not see it half built; the
+	// generation tells such wake-ups apart.
+	d.mu.Lock()
+	d.gen++
+	gen := d.gen
 	d.b, d.cs, d.seq, d.hdr = b, cs, seq, *h
 	d.hdr.ClientID = nil
 	d.done.Store(false)
@@ -154,7 +161,6 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 			d.parts = append(d.parts, fp)
 		}
 	}
-	d.mu.Lock()
 	complete := d.readLocked() || req.MaxWaitMillis <= 0 || d.topErr != 0 || b.closed.Load()
 	if complete {
 		d.respondLocked()
@@ -164,7 +170,7 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 	// Delay: wait for data or max.wait.ms.
 	for i := range d.parts {
 		if p := d.parts[i].p; p != nil {
-			p.watch(d)
+			p.watch(d, gen)
 		}
 	}
 	if d.timer == nil {
@@ -174,7 +180,7 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 	}
 	d.mu.Unlock()
 	// Data may have arrived between the read and the registration.
-	d.poke()
+	d.poke(gen)
 }
 
 // readLocked (re)reads every partition and reports whether min.bytes is
@@ -206,6 +212,7 @@ func (d *delayedFetch) readLocked() bool {
 			switch {
 			case errors.Is(err, log.ErrOffsetOutOfRange):
 				fp.err = kerr.OffsetOutOfRange.Code
+				d.b.log.Info("fetch: offset out of range", "dir", fp.p.dir, "offset", fp.offset, "start", fp.start, "end", l.EndOffset(), "hw", fp.hw, "err", err)
 			case errors.Is(err, log.ErrClosed):
 				// The topic was deleted (or the broker is closing)
 				// after the fetch resolved it.
@@ -228,13 +235,11 @@ func (d *delayedFetch) readLocked() bool {
 	return anyErr || total >= max(d.minBytes, 1)
 }
 
-// poke re-checks a waiting fetch after a high watermark moved.
-func (d *delayedFetch) poke() {
-	if d.done.Load() {
-		return
-	}
+// poke re-checks a waiting fetch after a high watermark moved; gen is
+// the use of the context it was registered for.
+func (d *delayedFetch) poke(gen uint64) {
 	d.mu.Lock()
-	if d.done.Load() {
+	if d.gen != gen || d.done.Load() {
 		d.mu.Unlock()
 		return
 	}
@@ -246,7 +251,7 @@ func (d *delayedFetch) poke() {
 	for i := range d.parts {
 		if p := d.parts[i].p; p != nil {
 			p.unwatch(d)
-			p.watch(d)
+			p.watch(d, gen)
 		}
 	}
 	d.mu.Unlock()
@@ -276,8 +281,8 @@ func (b *Broker) expireFetches() {
 			ws := p.waiters
 			p.waiters = nil
 			p.wmu.Unlock()
-			for _, d := range ws {
-				d.poke() // sees b.closed and finishes
+			for _, w := range ws {
+				w.d.poke(w.gen) // sees b.closed and finishes
 			}
 		}
 	}

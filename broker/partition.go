@@ -25,7 +25,14 @@ type partition struct {
 	producers *producerStates
 
 	wmu     sync.Mutex // guards waiters
-	waiters []*delayedFetch
+	waiters []fetchWaiter
+}
+
+// fetchWaiter is a delayed fetch registered for one use (generation) of
+// its pooled context.
+type fetchWaiter struct {
+	d   *delayedFetch
+	gen uint64
 }
 
 // highWatermark is the offset up to which consumers may read.
@@ -38,9 +45,9 @@ func (p *partition) highWatermark() int64 {
 
 // watch registers a delayed fetch to be woken when the high watermark
 // moves.
-func (p *partition) watch(d *delayedFetch) {
+func (p *partition) watch(d *delayedFetch, gen uint64) {
 	p.wmu.Lock()
-	p.waiters = append(p.waiters, d)
+	p.waiters = append(p.waiters, fetchWaiter{d, gen})
 	p.wmu.Unlock()
 }
 
@@ -48,10 +55,10 @@ func (p *partition) watch(d *delayedFetch) {
 func (p *partition) unwatch(d *delayedFetch) {
 	p.wmu.Lock()
 	for i, w := range p.waiters {
-		if w == d {
+		if w.d == d {
 			last := len(p.waiters) - 1
 			p.waiters[i] = p.waiters[last]
-			p.waiters[last] = nil
+			p.waiters[last] = fetchWaiter{}
 			p.waiters = p.waiters[:last]
 			break
 		}
@@ -69,8 +76,8 @@ func (p *partition) wake() {
 	ws := p.waiters
 	p.waiters = nil
 	p.wmu.Unlock()
-	for _, d := range ws {
-		d.poke()
+	for _, w := range ws {
+		w.d.poke(w.gen)
 	}
 }
 

@@ -2,9 +2,9 @@ package index
 
 import (
 	"encoding/binary"
-	"sort"
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/weirhq/weir/internal/vfs"
 )

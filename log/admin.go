@@ -253,7 +253,8 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	sg.size.Store(s.Size())
 	l.next.Store(newNext)
-	if l.durable.Load() > newNext {
+	if l.durable.Load() >= newNext {
+		l.setDurablePos(sg.base, s.Size(), true)
 		l.durable.Store(newNext)
 	}
 	// Make the truncation durable now.
@@ -321,6 +322,7 @@ func (l *Log) resetLocked(offset int64) error {
 	l.publish([]*seg{sg})
 	l.next.Store(offset)
 	l.start.Store(offset)
+	l.setDurablePos(offset, 0, true)
 	l.durable.Store(offset)
 	cp := checkpoint{clean: false, recoveryPoint: offset, logStartOffset: offset, bootID: l.opts.BootID()}
 	l.recoveryPoint = offset

@@ -380,6 +380,8 @@ type flushJob struct {
 	segs     []*seg
 	dirDirty bool
 	sealed   bool
+	// dbase and dpos: where the data covered by snap ends.
+	dbase, dpos int64
 }
 
 // flush fsyncs everything appended so far: the dirty segments (sealed ones
@@ -405,7 +407,8 @@ func (l *Log) flushBegin() (flushJob, bool) {
 		return flushJob{}, false
 	}
 	l.flushing = true
-	j := flushJob{l: l, snap: l.next.Load(), segs: l.dirtySegs, dirDirty: l.dirDirty}
+	j := flushJob{l: l, snap: l.next.Load(), segs: l.dirtySegs, dirDirty: l.dirDirty,
+		dbase: l.active.base, dpos: l.active.s.Load().Size()}
 	l.dirtySegs = l.spareSegs[:0]
 	l.spareSegs = nil // a flush starting before our recycle must not get the same array
 	l.dirDirty = false
@@ -482,6 +485,7 @@ func (j *flushJob) finish(err error) {
 	}
 	l.mu.Unlock()
 	if err == nil {
+		l.setDurablePos(j.dbase, j.dpos, false)
 		l.advanceDurable(j.snap)
 	}
 	if cp {

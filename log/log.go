@@ -78,6 +78,10 @@ type Log struct {
 	next    atomic.Int64           // log end offset
 	start   atomic.Int64           // log start offset
 	durable atomic.Int64           // every offset below it is durable
+	// durPos is where durable data ends: a segment and a position in it,
+	// published before durable so that a read limited to the durable
+	// offset can bound its view without scanning batch headers.
+	durPos atomic.Pointer[durablePos]
 
 	maxBatch    atomic.Int64 // Options.MaxBatchBytes, read without the lock
 	durableHook func(int64)  // Options.DurableHook; immutable
@@ -95,6 +99,26 @@ type Log struct {
 	whead     int
 	failErr   error                         // guarded by wmu
 	durableCh atomic.Pointer[chan struct{}] // closed and replaced when durable advances or the log fails
+}
+
+// durablePos is the end of durable data: a position in the segment with
+// the given base offset.
+type durablePos struct {
+	base, pos int64
+}
+
+// setDurablePos publishes a durable position; unless force, only forward.
+func (l *Log) setDurablePos(base, pos int64, force bool) {
+	n := &durablePos{base, pos}
+	for {
+		cur := l.durPos.Load()
+		if !force && cur != nil && (cur.base > base || cur.base == base && cur.pos >= pos) {
+			return
+		}
+		if l.durPos.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 type waiter struct {
@@ -228,7 +252,9 @@ func (l *Log) appendChecked(b []byte, records int64, res AppendResult) (AppendRe
 		rest = rest[batch.Size0(rest):]
 	}
 	s := sg.s.Load()
-	pos, err := s.Append(b)
+	// Written now, published below after the end offset: a reader never
+	// sees bytes of offsets beyond the end offset it was told of.
+	pos, err := s.Write(b)
 	if err != nil {
 		l.failLocked(err)
 		l.mu.Unlock()
@@ -264,8 +290,9 @@ func (l *Log) appendChecked(b []byte, records int64, res AppendResult) (AppendRe
 		rest = rest[size:]
 	}
 	sg.maxTs.Store(maxTs)
-	sg.size.Store(s.Size())
 	l.next.Store(off)
+	s.Publish(pos + int64(len(b)))
+	sg.size.Store(s.Size())
 	res.LastOffset = off - 1
 	l.markDirtyLocked(sg, int64(len(b)))
 	policy := l.opts.FlushPolicy

@@ -143,6 +143,7 @@ func (l *Log) load() error {
 		l.publish([]*seg{sg})
 		l.next.Store(start)
 		l.start.Store(start)
+		l.setDurablePos(start, 0, true)
 		l.durable.Store(start)
 		return nil
 	}
@@ -203,6 +204,7 @@ func (l *Log) load() error {
 		}
 	}
 	l.next.Store(next)
+	l.setDurablePos(l.active.base, l.active.s.Load().Size(), true)
 	l.durable.Store(next)
 	if start < segs[0].base {
 		start = segs[0].base

@@ -2,6 +2,7 @@ package log
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/weirhq/weir/batch"
 	"github.com/weirhq/weir/internal/vfs"
@@ -113,6 +114,12 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 		if offset >= end {
 			return View{offset: offset, base: offset}, nil
 		}
+		// A read limited to durable data bounds its view by the durable
+		// position (published before the durable offset it covers).
+		var dp *durablePos
+		if limit >= 0 && limit <= l.durable.Load() {
+			dp = l.durPos.Load()
+		}
 		// The last segment with base <= offset.
 		lo, hi := 0, len(segs)
 		for lo < hi {
@@ -131,7 +138,7 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 				retry = true
 				break
 			}
-			v, found, err := sg.read(offset, maxBytes, end)
+			v, found, err := sg.read(offset, maxBytes, end, dp)
 			if err != nil && sg.removed.Load() {
 				// Deleted by retention while we looked: retry against
 				// the new segment list (and start offset).
@@ -148,9 +155,13 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 			}
 			sg.release()
 		}
+		if !retry && offset < l.next.Load() && attempt < 1000 {
+			// The writer published the end offset and is about to
+			// publish the bytes: look again.
+			runtime.Gosched()
+			continue
+		}
 		if !retry {
-			// Nothing at or after offset below end: offsets removed by
-			// compaction up to the end.
 			return View{offset: offset, base: offset}, nil
 		}
 		if attempt > 100 {
@@ -161,7 +172,7 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 
 // read finds offset in the segment. found=false means the segment holds no
 // batch with an offset >= offset.
-func (sg *seg) read(offset int64, maxBytes int, end int64) (View, bool, error) {
+func (sg *seg) read(offset int64, maxBytes int, end int64, dp *durablePos) (View, bool, error) {
 	s, err := sg.file()
 	if err != nil {
 		return View{}, false, err
@@ -184,7 +195,16 @@ func (sg *seg) read(offset int64, maxBytes int, end int64) (View, bool, error) {
 		return View{offset: offset, base: offset}, true, nil
 	}
 	n := min(max(int64(maxBytes), int64(h.Size())), size-pos)
-	if end < sg.l.next.Load() {
+	switch {
+	case dp != nil:
+		// Limited to durable data: stop at its end.
+		if sg.base > dp.base || sg.base == dp.base && pos+int64(h.Size()) > dp.pos {
+			return View{offset: offset, base: offset}, true, nil
+		}
+		if sg.base == dp.base {
+			n = min(n, dp.pos-pos)
+		}
+	case end < sg.l.next.Load():
 		// Stop before the first batch at or past the limit.
 		n = sg.limitTo(s, pos, n, end)
 	}

@@ -156,6 +156,24 @@ func (s *Segment) Writable() bool { return s.writable }
 // the end of the segment with one write call, and returns the position it
 // was written at. The new size is published only after the write succeeds.
 func (s *Segment) Append(b []byte) (int64, error) {
+	pos, err := s.Write(b)
+	if err != nil {
+		return 0, err
+	}
+	s.Publish(pos + int64(len(b)))
+	return pos, nil
+}
+
+// Publish makes the segment's size end, after a Write: readers see the
+// written bytes from now on. A caller that must publish something else
+// first (the log publishes its end offset before the bytes, so a reader
+// never sees bytes past the offsets it was told of) splits Append into
+// Write and Publish.
+func (s *Segment) Publish(end int64) { s.size.Store(end) }
+
+// Write is Append without publishing: it writes b at the current size and
+// returns the position; call Publish(pos+len(b)) before the next Write.
+func (s *Segment) Write(b []byte) (int64, error) {
 	if s.werr != nil {
 		return 0, s.werr
 	}
@@ -180,7 +198,6 @@ func (s *Segment) Append(b []byte) (int64, error) {
 	if end > s.fileSize {
 		s.fileSize = end
 	}
-	s.size.Store(end)
 	return pos, nil
 }
 
