@@ -203,3 +203,34 @@ func records(n int) string {
 	}
 	return strconv.Itoa(n) + " records"
 }
+
+// runSubcommand dispatches "weir CMD SUB args" to subs[SUB].
+func runSubcommand(cmd, usage string, subs map[string]func([]string, io.Writer, io.Writer) int, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	sub, args := args[0], args[1:]
+	if fn := subs[sub]; fn != nil {
+		return fn(args, stdout, stderr)
+	}
+	if sub == "help" || sub == "-h" || sub == "--help" {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "weir %s: unknown subcommand %q\n\n", cmd, sub)
+	fmt.Fprint(stderr, usage)
+	return 2
+}
+
+// subcommandFlags starts the flag set of "weir CMD SUB", with the client
+// flags every client command takes.
+func subcommandFlags(cmd, sub, argsUsage string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
+	fl := flag.NewFlagSet(cmd+" "+sub, flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "usage: weir %s %s [flags] %s\n\nflags:\n", cmd, sub, argsUsage)
+		fl.PrintDefaults()
+	}
+	return fl, addClientFlags(fl)
+}

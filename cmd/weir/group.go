@@ -45,38 +45,17 @@ and --timeout. "weir group SUBCOMMAND -h" lists its flags.
 `
 
 func runGroup(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, groupUsage)
-		return 2
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "list":
-		return groupList(args, stdout, stderr)
-	case "describe":
-		return groupDescribe(args, stdout, stderr)
-	case "delete":
-		return groupDelete(args, stdout, stderr)
-	case "reset-offsets":
-		return groupResetOffsets(args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, groupUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "weir group: unknown subcommand %q\n\n", sub)
-	fmt.Fprint(stderr, groupUsage)
-	return 2
+	return runSubcommand("group", groupUsage, map[string]func([]string, io.Writer, io.Writer) int{
+		"list":          groupList,
+		"describe":      groupDescribe,
+		"delete":        groupDelete,
+		"reset-offsets": groupResetOffsets,
+	}, args, stdout, stderr)
 }
 
 // groupFlags starts a subcommand's flag set.
 func groupFlags(sub, argsUsage string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
-	fl := flag.NewFlagSet("group "+sub, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "usage: weir group %s [flags] %s\n\nflags:\n", sub, argsUsage)
-		fl.PrintDefaults()
-	}
-	return fl, addClientFlags(fl)
+	return subcommandFlags("group", sub, argsUsage, stderr)
 }
 
 // groupStates are the group state names ListGroups filters on: the

@@ -33,40 +33,18 @@ and --timeout. "weir topic SUBCOMMAND -h" lists its flags.
 `
 
 func runTopic(args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, topicUsage)
-		return 2
-	}
-	sub, args := args[0], args[1:]
-	switch sub {
-	case "create":
-		return topicCreate(args, stdout, stderr)
-	case "list":
-		return topicList(args, stdout, stderr)
-	case "describe":
-		return topicDescribe(args, stdout, stderr)
-	case "alter":
-		return topicAlter(args, stdout, stderr)
-	case "delete":
-		return topicDelete(args, stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, topicUsage)
-		return 0
-	}
-	fmt.Fprintf(stderr, "weir topic: unknown subcommand %q\n\n", sub)
-	fmt.Fprint(stderr, topicUsage)
-	return 2
+	return runSubcommand("topic", topicUsage, map[string]func([]string, io.Writer, io.Writer) int{
+		"create":   topicCreate,
+		"list":     topicList,
+		"describe": topicDescribe,
+		"alter":    topicAlter,
+		"delete":   topicDelete,
+	}, args, stdout, stderr)
 }
 
 // topicFlags starts a subcommand's flag set.
 func topicFlags(sub, argsUsage string, stderr io.Writer) (*flag.FlagSet, *clientFlags) {
-	fl := flag.NewFlagSet("topic "+sub, flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "usage: weir topic %s [flags] %s\n\nflags:\n", sub, argsUsage)
-		fl.PrintDefaults()
-	}
-	return fl, addClientFlags(fl)
+	return subcommandFlags("topic", sub, argsUsage, stderr)
 }
 
 func topicCreate(args []string, stdout, stderr io.Writer) int {
