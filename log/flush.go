@@ -340,7 +340,7 @@ func (l *Log) markDirtyLocked(sg *seg, n int64) {
 	if l.dirtyAt.IsZero() {
 		l.dirtyAt = l.opts.Now()
 		l.clock = l.dirtyAt
-		l.scheduleFlushLocked(l.flushDelay())
+		l.scheduleFlushLocked(l.firstFlushDelay(l.dirtyAt))
 	} else if l.pendingBytes >= l.opts.FlushMaxBytes && !l.urgent && l.opts.FlushPolicy == FlushGroup {
 		l.urgent = true
 		l.scheduleFlushLocked(0)
@@ -356,6 +356,17 @@ func (l *Log) flushDelay() time.Duration {
 
 // scheduleFlushLocked asks the flusher to flush within d. While a flush is
 // running, the flush reschedules itself when it finishes.
+// firstFlushDelay is how long new unsynced data waits: with group commit,
+// fsyncs of a log start at most every FlushMaxDelay, so data arriving when
+// the last fsync ended longer ago than that is synced at once (no waiting
+// on an idle log), and otherwise when the delay since that fsync is over.
+func (l *Log) firstFlushDelay(now time.Time) time.Duration {
+	if l.opts.FlushPolicy != FlushGroup {
+		return l.flushDelay()
+	}
+	return max(0, l.lastFlush.Add(l.opts.FlushMaxDelay).Sub(now))
+}
+
 func (l *Log) scheduleFlushLocked(d time.Duration) {
 	if l.flushing || l.opts.FlushPolicy == FlushAlways {
 		return
@@ -457,6 +468,7 @@ func (j *flushJob) finish(err error) {
 	l, segs := j.l, j.segs
 	l.mu.Lock()
 	l.flushing = false
+	l.lastFlush = time.Now()
 	var cp bool
 	if err != nil {
 		l.failLocked(err)
@@ -481,7 +493,7 @@ func (j *flushJob) finish(err error) {
 	if err == nil && !l.dirtyAt.IsZero() {
 		// Appends arrived during the fsync: schedule their flush from
 		// when they arrived.
-		l.fl.schedule(l, l.dirtyAt.Add(l.flushDelay()))
+		l.fl.schedule(l, l.dirtyAt.Add(l.firstFlushDelay(l.dirtyAt)))
 	}
 	l.mu.Unlock()
 	if err == nil {

@@ -70,6 +70,7 @@ type Log struct {
 	dirDirty     bool
 	dirtyAt      time.Time
 	pendingBytes int64
+	lastFlush    time.Time // when the last flush of this log ended
 	flushing     bool
 	urgent       bool
 
