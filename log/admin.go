@@ -254,7 +254,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	sg.size.Store(s.Size())
 	l.next.Store(newNext)
 	if l.durable.Load() >= newNext {
-		l.setDurablePos(sg.base, s.Size(), true)
+		l.setDurablePosLocked(sg.base, s.Size(), true)
 		l.durable.Store(newNext)
 	}
 	// Make the truncation durable now.
@@ -269,13 +269,13 @@ func (l *Log) TruncateTo(offset int64) error {
 
 // waitFlushDone waits for a running flush to finish.
 func (l *Log) waitFlushDone() {
-	ch := l.durableCh.Load()
+	ch := l.durableChan()
 	l.mu.Lock()
 	flushing := l.flushing
 	l.mu.Unlock()
 	if flushing {
 		select {
-		case <-*ch:
+		case <-ch:
 		case <-timeAfter(10):
 		}
 	}
@@ -322,7 +322,7 @@ func (l *Log) resetLocked(offset int64) error {
 	l.publish([]*seg{sg})
 	l.next.Store(offset)
 	l.start.Store(offset)
-	l.setDurablePos(offset, 0, true)
+	l.setDurablePosLocked(offset, 0, true)
 	l.durable.Store(offset)
 	cp := checkpoint{clean: false, recoveryPoint: offset, logStartOffset: offset, bootID: l.opts.BootID()}
 	l.recoveryPoint = offset

@@ -32,6 +32,7 @@ type Flusher struct {
 	syncfsMin int
 	syncfsN   atomic.Int64
 	groupBusy atomic.Bool // a syncfs group flush is running
+	planBuf   []flushWork // reused by plan (run's goroutine only)
 	devMu     sync.Mutex
 	devFiles  map[uint64]*os.File // a directory per device, for syncfs
 	done      chan struct{}
@@ -252,7 +253,8 @@ func (f *Flusher) worker() {
 // plan turns the due logs into work: logs sharing a device with at least
 // syncfsMin others go as one syncfs group.
 func (f *Flusher) plan(due []*Log) []flushWork {
-	out := make([]flushWork, 0, len(due))
+	out := f.planBuf[:0]
+	defer func() { f.planBuf = out[:0] }()
 	if f.syncfsMin <= 0 || len(due) < f.syncfsMin {
 		for _, l := range due {
 			out = append(out, flushWork{l: l})
@@ -495,9 +497,11 @@ func (j *flushJob) finish(err error) {
 		// when they arrived.
 		l.fl.schedule(l, l.dirtyAt.Add(l.firstFlushDelay(l.dirtyAt)))
 	}
+	if err == nil {
+		l.setDurablePosLocked(j.dbase, j.dpos, false)
+	}
 	l.mu.Unlock()
 	if err == nil {
-		l.setDurablePos(j.dbase, j.dpos, false)
 		l.advanceDurable(j.snap)
 	}
 	if cp {
@@ -546,9 +550,11 @@ func (l *Log) advanceDurable(off int64) {
 		l.waiters = l.waiters[:0]
 		l.whead = 0
 	}
-	ch := l.durableCh.Swap(newCh())
+	ch := l.durableCh.Swap(nil)
 	l.wmu.Unlock()
-	close(*ch)
+	if ch != nil {
+		close(*ch)
+	}
 	for _, w := range fire {
 		w.fn(nil)
 	}
@@ -557,9 +563,19 @@ func (l *Log) advanceDurable(off int64) {
 	}
 }
 
-func newCh() *chan struct{} {
-	ch := make(chan struct{})
-	return &ch
+// durableChan returns the channel closed at the next durable advance (or
+// failure), creating it on demand: a log nobody waits on with WaitDurable
+// allocates no channel per fsync.
+func (l *Log) durableChan() chan struct{} {
+	for {
+		if p := l.durableCh.Load(); p != nil {
+			return *p
+		}
+		ch := make(chan struct{})
+		if l.durableCh.CompareAndSwap(nil, &ch) {
+			return ch
+		}
+	}
 }
 
 // failWaiters fails every waiter with err (a failed or closed log).
@@ -570,9 +586,11 @@ func (l *Log) failWaiters(err error) {
 	}
 	fire := l.waiters[l.whead:]
 	l.waiters, l.whead = nil, 0
-	ch := l.durableCh.Swap(newCh())
+	ch := l.durableCh.Swap(nil)
 	l.wmu.Unlock()
-	close(*ch)
+	if ch != nil {
+		close(*ch)
+	}
 	for _, w := range fire {
 		w.fn(err)
 	}
@@ -606,7 +624,7 @@ func (l *Log) OnDurable(offset int64, fn func(error)) {
 // durable, the log fails or closes, or ctx is done.
 func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 	for {
-		ch := l.durableCh.Load()
+		ch := l.durableChan()
 		if l.durable.Load() > offset {
 			return nil
 		}
@@ -617,7 +635,7 @@ func (l *Log) WaitDurable(ctx context.Context, offset int64) error {
 			return err
 		}
 		select {
-		case <-*ch:
+		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -631,7 +649,7 @@ func (l *Log) syncTo(offset int64) error {
 		if l.durable.Load() > offset {
 			return nil
 		}
-		ch := l.durableCh.Load()
+		ch := l.durableChan()
 		l.flush()
 		if l.durable.Load() > offset {
 			return nil
@@ -647,7 +665,7 @@ func (l *Log) syncTo(offset int64) error {
 		case closed:
 			return ErrClosed
 		case flushing:
-			<-*ch // another flush is running; wait for it
+			<-ch // another flush is running; wait for it
 		case !dirty && l.durable.Load() <= offset:
 			// Nothing left to sync, yet offset is not durable: it was
 			// truncated away (or never appended).

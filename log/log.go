@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,10 +80,13 @@ type Log struct {
 	next    atomic.Int64           // log end offset
 	start   atomic.Int64           // log start offset
 	durable atomic.Int64           // every offset below it is durable
-	// durPos is where durable data ends: a segment and a position in it,
-	// published before durable so that a read limited to the durable
-	// offset can bound its view without scanning batch headers.
-	durPos atomic.Pointer[durablePos]
+	// The end of durable data: a position in the segment with base
+	// durBase, published (under mu, as a seqlock: durSeq is odd while it
+	// changes) before the durable offset it covers, so that a read limited
+	// to the durable offset can bound its view without scanning headers.
+	durSeq  atomic.Uint64
+	durBase atomic.Int64
+	durEnd  atomic.Int64
 
 	maxBatch    atomic.Int64 // Options.MaxBatchBytes, read without the lock
 	durableHook func(int64)  // Options.DurableHook; immutable
@@ -99,26 +103,35 @@ type Log struct {
 	waiters   []waiter
 	whead     int
 	failErr   error                         // guarded by wmu
-	durableCh atomic.Pointer[chan struct{}] // closed and replaced when durable advances or the log fails
+	durableCh atomic.Pointer[chan struct{}] // closed and cleared when durable advances or the log fails; see durableChan
 }
 
-// durablePos is the end of durable data: a position in the segment with
-// the given base offset.
-type durablePos struct {
-	base, pos int64
+// setDurablePosLocked publishes where durable data ends; unless force,
+// only forward. l.mu must be held (writers are serialized by it).
+func (l *Log) setDurablePosLocked(base, pos int64, force bool) {
+	if !force {
+		cb, cp := l.durBase.Load(), l.durEnd.Load()
+		if cb > base || cb == base && cp >= pos {
+			return
+		}
+	}
+	l.durSeq.Add(1)
+	l.durBase.Store(base)
+	l.durEnd.Store(pos)
+	l.durSeq.Add(1)
 }
 
-// setDurablePos publishes a durable position; unless force, only forward.
-func (l *Log) setDurablePos(base, pos int64, force bool) {
-	n := &durablePos{base, pos}
+// durablePos reads where durable data ends.
+func (l *Log) durablePos() (base, pos int64) {
 	for {
-		cur := l.durPos.Load()
-		if !force && cur != nil && (cur.base > base || cur.base == base && cur.pos >= pos) {
-			return
+		s := l.durSeq.Load()
+		if s&1 == 0 {
+			base, pos = l.durBase.Load(), l.durEnd.Load()
+			if l.durSeq.Load() == s {
+				return base, pos
+			}
 		}
-		if l.durPos.CompareAndSwap(cur, n) {
-			return
-		}
+		runtime.Gosched()
 	}
 }
 

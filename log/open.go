@@ -38,7 +38,6 @@ func Open(dir string, opts *Options) (*Log, error) {
 		return nil, err
 	}
 	l := &Log{dir: dir, opts: o, fs: o.FS}
-	l.durableCh.Store(newCh())
 	l.maxBatch.Store(int64(o.MaxBatchBytes))
 	l.durableHook = o.DurableHook
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
@@ -143,7 +142,7 @@ func (l *Log) load() error {
 		l.publish([]*seg{sg})
 		l.next.Store(start)
 		l.start.Store(start)
-		l.setDurablePos(start, 0, true)
+		l.setDurablePosLocked(start, 0, true)
 		l.durable.Store(start)
 		return nil
 	}
@@ -204,7 +203,7 @@ func (l *Log) load() error {
 		}
 	}
 	l.next.Store(next)
-	l.setDurablePos(l.active.base, l.active.s.Load().Size(), true)
+	l.setDurablePosLocked(l.active.base, l.active.s.Load().Size(), true)
 	l.durable.Store(next)
 	if start < segs[0].base {
 		start = segs[0].base

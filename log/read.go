@@ -116,9 +116,9 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 		}
 		// A read limited to durable data bounds its view by the durable
 		// position (published before the durable offset it covers).
-		var dp *durablePos
+		dp := noDurableLimit
 		if limit >= 0 && limit <= l.durable.Load() {
-			dp = l.durPos.Load()
+			dp.base, dp.pos = l.durablePos()
 		}
 		// The last segment with base <= offset.
 		lo, hi := 0, len(segs)
@@ -172,7 +172,12 @@ func (l *Log) ReadUntil(offset int64, maxBytes int, limit int64) (View, error) {
 
 // read finds offset in the segment. found=false means the segment holds no
 // batch with an offset >= offset.
-func (sg *seg) read(offset int64, maxBytes int, end int64, dp *durablePos) (View, bool, error) {
+// durableLimit bounds a read to durable data; base < 0: no bound.
+type durableLimit struct{ base, pos int64 }
+
+var noDurableLimit = durableLimit{-1, -1}
+
+func (sg *seg) read(offset int64, maxBytes int, end int64, dp durableLimit) (View, bool, error) {
 	s, err := sg.file()
 	if err != nil {
 		return View{}, false, err
@@ -196,7 +201,7 @@ func (sg *seg) read(offset int64, maxBytes int, end int64, dp *durablePos) (View
 	}
 	n := min(max(int64(maxBytes), int64(h.Size())), size-pos)
 	switch {
-	case dp != nil:
+	case dp.base >= 0:
 		// Limited to durable data: stop at its end.
 		if sg.base > dp.base || sg.base == dp.base && pos+int64(h.Size()) > dp.pos {
 			return View{offset: offset, base: offset}, true, nil
