@@ -101,7 +101,11 @@ func init() {
 func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, body []byte) {
 	req := &cs.fetchReq
 	req.Version = h.APIVersion
-	if err := req.UnsafeReadFrom(body); err != nil {
+	err := protocol.CheckFlexibleProduceFetch(h.APIKey, h.APIVersion, body)
+	if err == nil {
+		err = req.UnsafeReadFrom(body)
+	}
+	if err != nil {
 		b.log.Warn("closing connection: malformed Fetch request", "remote", cs.c.RemoteAddr(), "version", h.APIVersion, "err", err)
 		cs.c.Reply(seq, nil)
 		cs.c.Close()
