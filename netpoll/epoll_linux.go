@@ -26,9 +26,9 @@ const (
 	// loop turns to its other connections (it comes back on EPOLLOUT).
 	writeBurst = 4 << 20
 	// frameChunk: a partial frame up to this size gets a buffer for all of
-	// it at once; a larger one starts at this size and doubles as its bytes
-	// arrive, so a client that announces a huge frame and sends little
-	// commits little memory.
+	// it at once; a larger one starts at this size and grows to 8× the
+	// bytes received as they arrive, so a client that announces a huge
+	// frame and sends little commits little memory.
 	frameChunk = 1 << 20
 	// acceptBatch bounds the connections accepted per listener event.
 	acceptBatch = 64
@@ -606,10 +606,12 @@ func (l *loop) readFailed(c *Conn, err error) bool {
 	return false
 }
 
-// growFrame doubles the buffer of a frame being assembled.
+// growFrame grows the buffer of a frame being assembled to eight times the
+// bytes received (at most the frame): a client commits at most 8× what it
+// sent, and a frame of a few MiB is copied once, not at every doubling.
 func (l *loop) growFrame(c *Conn) {
 	e := &c.e
-	nb := getBuffer(min(e.rneed, 2*len(e.rbuf.b)))
+	nb := getBuffer(min(e.rneed, 8*e.rhi))
 	copy(nb.b, e.rbuf.b[:e.rhi])
 	putBuffer(e.rbuf)
 	e.rbuf = nb
