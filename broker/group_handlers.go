@@ -16,7 +16,6 @@ package broker
 
 import (
 	"net"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -159,5 +158,3 @@ func (b *Broker) startCoordinator() error {
 	b.coord = c
 	return nil
 }
-
-var _ = strings.TrimSpace

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -430,7 +429,7 @@ func (b *Broker) createPartitions(t *topic, n int32, validateOnly bool) error {
 	}
 	nt := *t
 	nt.parts = parts
-	b.replaceTopicLocked(t, &nt)
+	b.replaceTopicLocked(&nt)
 	return b.saveMetaLocked()
 }
 
@@ -447,7 +446,7 @@ func (b *Broker) currentLocked(t *topic) *topic {
 
 // replaceTopicLocked swaps in a new topic value (partitions keep pointing
 // at the shared partition objects).
-func (b *Broker) replaceTopicLocked(old, nt *topic) {
+func (b *Broker) replaceTopicLocked(nt *topic) {
 	for _, p := range nt.parts {
 		p.topic.Store(nt)
 	}
@@ -455,7 +454,6 @@ func (b *Broker) replaceTopicLocked(old, nt *topic) {
 		r.byName[nt.name] = nt
 		r.byID[nt.id] = nt
 	})
-	_ = old
 }
 
 // alterTopicConfigs applies new overrides to a topic.
@@ -480,8 +478,6 @@ func (b *Broker) alterTopicConfigs(t *topic, overrides map[string]string, valida
 			return fmt.Errorf("%w: %v", kerr.InvalidConfig, err)
 		}
 	}
-	b.replaceTopicLocked(t, &nt)
+	b.replaceTopicLocked(&nt)
 	return b.saveMetaLocked()
 }
-
-var _ sync.Locker = (*sync.Mutex)(nil)
