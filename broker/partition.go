@@ -24,8 +24,9 @@ type partition struct {
 	mu        sync.Mutex
 	producers *producerStates
 
-	wmu     sync.Mutex // guards waiters
+	wmu     sync.Mutex // guards waiters and spare
 	waiters []fetchWaiter
+	spare   []fetchWaiter
 }
 
 // fetchWaiter is a delayed fetch registered for one use (generation) of
@@ -74,11 +75,17 @@ func (p *partition) wake() {
 		return
 	}
 	ws := p.waiters
-	p.waiters = nil
+	p.waiters, p.spare = p.spare, nil // reuse arrays: no allocation per wake
 	p.wmu.Unlock()
 	for _, w := range ws {
 		w.d.poke(w.gen)
 	}
+	clear(ws)
+	p.wmu.Lock()
+	if p.spare == nil {
+		p.spare = ws[:0]
+	}
+	p.wmu.Unlock()
 }
 
 // close snapshots the producer state and closes the log.
