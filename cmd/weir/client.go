@@ -95,6 +95,17 @@ func (c *clientFlags) requestContext() (context.Context, context.CancelFunc) {
 	return ctx, func() { cancel(); stop() }
 }
 
+// adminSession opens an admin client and the context of one command's
+// requests; done releases both.
+func (c *clientFlags) adminSession() (*kadm.Client, context.Context, func(), error) {
+	adm, err := c.admin()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := c.requestContext()
+	return adm, ctx, func() { cancel(); adm.Close() }, nil
+}
+
 // signalContext is canceled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

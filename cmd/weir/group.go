@@ -96,13 +96,11 @@ func groupList(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageErr(stderr, "group list", "%v", err)
 	}
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "group list", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	groups, err := adm.ListGroups(ctx, states...)
 	if err != nil {
 		fmt.Fprintf(stderr, "weir group list: %s\n", cf.errText(err, ""))
@@ -126,13 +124,11 @@ func groupDescribe(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 0 {
 		return usageErr(stderr, "group describe", "want at least one GROUP")
 	}
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "group describe", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	// Lag describes the groups, fetches their committed offsets and lists
 	// the start and end offsets of every assigned or committed partition.
 	lags, err := adm.Lag(ctx, pos...)
@@ -268,13 +264,11 @@ func groupDelete(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 0 {
 		return usageErr(stderr, "group delete", "want at least one GROUP")
 	}
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "group delete", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	resps, err := adm.DeleteGroups(ctx, pos...)
 	if err != nil && len(resps) == 0 {
 		fmt.Fprintf(stderr, "weir group delete: %s\n", cf.errText(err, ""))

@@ -77,13 +77,11 @@ func topicCreate(args []string, stdout, stderr io.Writer) int {
 	}
 	name := pos[0]
 
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "topic create", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	resp, err := adm.CreateTopic(ctx, int32(*partitions), int16(*rf), cfgs, name)
 	if err != nil {
 		if *ifNotExists && errors.Is(err, kerr.TopicAlreadyExists) {
@@ -111,13 +109,11 @@ func topicList(args []string, stdout, stderr io.Writer) int {
 	if len(pos) != 0 {
 		return usageErr(stderr, "topic list", "takes no arguments, got %q", pos)
 	}
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "topic list", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	tds, err := adm.ListTopicsWithInternal(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "weir topic list: %s\n", cf.errText(err, ""))
@@ -145,13 +141,11 @@ func topicDescribe(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 0 {
 		return usageErr(stderr, "topic describe", "want at least one topic NAME")
 	}
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "topic describe", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	code := 0
 	for i, name := range pos {
 		if i > 0 {
@@ -294,13 +288,11 @@ func topicAlter(args []string, stdout, stderr io.Writer) int {
 	}
 	name := pos[0]
 
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "topic alter", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	if len(alters) > 0 {
 		resps, err := adm.AlterTopicConfigs(ctx, alters, name)
 		if err == nil {
@@ -346,13 +338,11 @@ func topicDelete(args []string, stdout, stderr io.Writer) int {
 	if len(pos) == 0 {
 		return usageErr(stderr, "topic delete", "want at least one topic NAME")
 	}
-	adm, err := cf.admin()
+	adm, ctx, done, err := cf.adminSession()
 	if err != nil {
 		return usageErr(stderr, "topic delete", "%v", err)
 	}
-	defer adm.Close()
-	ctx, cancel := cf.requestContext()
-	defer cancel()
+	defer done()
 	resps, err := adm.DeleteTopics(ctx, pos...)
 	if err != nil {
 		fmt.Fprintf(stderr, "weir topic delete: %s\n", cf.errText(err, ""))
