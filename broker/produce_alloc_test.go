@@ -1,10 +1,6 @@
 package broker_test
 
 import (
-	"encoding/binary"
-	"io"
-	"net"
-	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -32,46 +28,7 @@ func BenchmarkProduceAllocs(b *testing.B) {
 				rp.Partition = p
 				req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
 			}
-			body := req.AppendTo(nil)
-			frame := binary.BigEndian.AppendUint32(nil, 0)
-			frame = binary.BigEndian.AppendUint16(frame, 0)
-			frame = binary.BigEndian.AppendUint16(frame, 9)
-			frame = binary.BigEndian.AppendUint32(frame, 1)
-			frame = binary.BigEndian.AppendUint16(frame, 0xffff)
-			frame = append(frame, 0)
-			frame = append(frame, body...)
-			binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
-			conn, err := net.Dial("tcp", br.Addr())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer conn.Close()
-			buf := make([]byte, 1<<16)
-			var hdr [4]byte
-			roundTrip := func() {
-				if _, err := conn.Write(frame); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(conn, buf[:binary.BigEndian.Uint32(hdr[:])]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			for range 200 {
-				roundTrip()
-			}
-			runtime.GC()
-			var m0, m1 runtime.MemStats
-			runtime.ReadMemStats(&m0)
-			b.ResetTimer()
-			for b.Loop() {
-				roundTrip()
-			}
-			b.StopTimer()
-			runtime.ReadMemStats(&m1)
-			b.ReportMetric(float64(m1.Mallocs-m0.Mallocs)/float64(b.N), "broker-allocs/req")
+			benchBrokerAllocs(b, br.Addr(), rawFrame(0, 9, req.AppendTo(nil)), 1<<16)
 		})
 	}
 }
