@@ -93,15 +93,8 @@ func init() {
 
 func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, body []byte) {
 	req := &cs.produce
-	req.Version = h.APIVersion
-	err := protocol.CheckFlexibleProduceFetch(h.APIKey, h.APIVersion, body)
-	if err == nil {
-		err = req.UnsafeReadFrom(body)
-	}
-	if err != nil {
-		b.log.Warn("closing connection: malformed Produce request", "remote", cs.c.RemoteAddr(), "version", h.APIVersion, "err", err)
-		cs.c.Reply(seq, nil)
-		cs.c.Close()
+	if err := decodeInPlace(req, h, body); err != nil {
+		b.closeConn(cs.c, seq, "malformed Produce request", "version", h.APIVersion, "err", err)
 		return
 	}
 	ctx := producePool.Get().(*produceCtx)

@@ -265,14 +265,34 @@ func (b *Broker) OnClose(c *netpoll.Conn, err error) {
 	}
 }
 
+// closeConn answers request seq with nothing and closes the connection,
+// logging why (a request that cannot be parsed or served, as Kafka does).
+func (b *Broker) closeConn(c *netpoll.Conn, seq uint64, why string, attrs ...any) {
+	b.log.Warn("closing connection: "+why, append([]any{"remote", c.RemoteAddr()}, attrs...)...)
+	c.Reply(seq, nil)
+	c.Close()
+}
+
+// decodeInPlace decodes a hot-path request (Produce, Fetch) into the
+// connection's reused kmsg request, aliasing body, after checking the
+// flexible layout (see protocol.CheckFlexibleProduceFetch).
+func decodeInPlace(req interface {
+	kmsg.Request
+	UnsafeReadFrom([]byte) error
+}, h *protocol.RequestHeader, body []byte) error {
+	req.SetVersion(h.APIVersion)
+	if err := protocol.CheckFlexibleProduceFetch(h.APIKey, h.APIVersion, body); err != nil {
+		return err
+	}
+	return req.UnsafeReadFrom(body)
+}
+
 // OnRequest implements netpoll.Handler: it parses the header and
 // dispatches by API key.
 func (b *Broker) OnRequest(c *netpoll.Conn, seq uint64, frame []byte) {
 	h, body, err := protocol.ParseRequestHeader(frame)
 	if err != nil {
-		b.log.Warn("closing connection: unparseable request header", "remote", c.RemoteAddr(), "err", err)
-		c.Reply(seq, nil)
-		c.Close()
+		b.closeConn(c, seq, "unparseable request header", "err", err)
 		return
 	}
 	cs, _ := c.UserData().(*conn)
@@ -288,10 +308,8 @@ func (b *Broker) OnRequest(c *netpoll.Conn, seq uint64, frame []byte) {
 		return
 	}
 	if !supported(h.APIKey, h.APIVersion) {
-		b.log.Warn("closing connection: unsupported API version", "remote", c.RemoteAddr(),
-			"api_key", h.APIKey, "api", apiName(h.APIKey), "version", h.APIVersion, "client_id", string(h.ClientID))
-		c.Reply(seq, nil)
-		c.Close()
+		b.closeConn(c, seq, "unsupported API version", "api_key", h.APIKey, "api", apiName(h.APIKey),
+			"version", h.APIVersion, "client_id", string(h.ClientID))
 		return
 	}
 	switch h.APIKey {
@@ -331,9 +349,7 @@ func (b *Broker) serveControl(cs *conn, seq uint64, h *protocol.RequestHeader, b
 	req := kmsg.RequestForKey(h.APIKey)
 	req.SetVersion(h.APIVersion)
 	if err := req.ReadFrom(body); err != nil {
-		b.log.Warn("closing connection: malformed request", "remote", cs.c.RemoteAddr(), "api", apiName(h.APIKey), "version", h.APIVersion, "err", err)
-		cs.c.Reply(seq, nil)
-		cs.c.Close()
+		b.closeConn(cs.c, seq, "malformed request", "api", apiName(h.APIKey), "version", h.APIVersion, "err", err)
 		return
 	}
 	if afn := asyncHandlers[h.APIKey]; afn != nil {
