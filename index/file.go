@@ -123,22 +123,6 @@ func (x *file) truncateEntries(n int) {
 	}
 }
 
-func (x *file) sync() error {
-	if x.closed {
-		return ErrClosed
-	}
-	if !x.writable || len(x.data) == 0 {
-		return nil
-	}
-	if err := unix.Msync(x.data, unix.MS_SYNC); err != nil {
-		return fmt.Errorf("index: msync %s: %w", x.path, err)
-	}
-	if err := x.f.Sync(); err != nil {
-		return fmt.Errorf("index: sync %s: %w", x.path, err)
-	}
-	return nil
-}
-
 // seal trims a writable file to its entries and makes it read-only. The
 // mapping stays (readers may hold it) until close.
 func (x *file) seal() error {

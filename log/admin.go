@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/weirhq/weir/batch"
 	"github.com/weirhq/weir/segment"
@@ -276,7 +277,7 @@ func (l *Log) waitFlushDone() {
 	if flushing {
 		select {
 		case <-ch:
-		case <-timeAfter(10):
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

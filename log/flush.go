@@ -696,5 +696,3 @@ func (l *Log) Sync() error {
 	}
 	return l.syncTo(end - 1)
 }
-
-func timeAfter(ms int) <-chan time.Time { return time.After(time.Duration(ms) * time.Millisecond) }
