@@ -2,15 +2,22 @@ package bench_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/weirhq/weir/bench"
 	"github.com/weirhq/weir/weirtest"
 )
@@ -71,7 +78,7 @@ func TestHistogramAllocs(t *testing.T) {
 
 func shortW1() bench.Workload {
 	w, _ := bench.StandardWorkload(bench.W1)
-	w.Duration = time.Second
+	w.Duration, w.Warmup = time.Second, 0
 	w.DrainTimeout = 10 * time.Second
 	return w
 }
@@ -135,7 +142,7 @@ func TestRunFixedRate(t *testing.T) {
 	b := weirtest.Start(t)
 	w, _ := bench.StandardWorkload(bench.W2)
 	w.Rate = 2e6 // 2 MB/s: about 1950 records in one second
-	w.Duration = time.Second
+	w.Duration, w.Warmup = time.Second, 0
 	res, err := bench.Run(context.Background(), bench.Config{
 		Workload: w,
 		Target:   bench.Target{Kind: bench.KindKafka, Addr: b.Addr(), Name: "weir"},
@@ -168,15 +175,16 @@ func TestRunConns(t *testing.T) {
 
 func TestReport(t *testing.T) {
 	mk := func(target string, rep int, mbps float64) bench.Result {
-		return bench.Result{Workload: bench.W1, Target: target, Rep: rep, ProduceMBps: mbps, RecordsPerSec: mbps * 1000, CPUPerGB: 1}
+		return bench.Result{Workload: "max-throughput", Kind: "max", Target: target, Rep: rep, ProduceMBps: mbps, RecordsPerSec: mbps * 1000, CPUPerGB: 1}
 	}
 	out := bench.Report([]bench.Result{
 		mk("weir", 1, 300), mk("kfake", 1, 200),
 		mk("weir", 2, 330), mk("kfake", 2, 300),
 		mk("weir", 3, 100), mk("kfake", 3, 100),
-	}, "kfake")
+	}, bench.ReportOptions{Baseline: "kfake"})
 	// Medians 300 and 200; same-run ratios 1.5, 1.1, 1.0: median 1.1.
-	for _, want := range []string{"### W1 (median of 3)", "| weir | 300 | 1.10 |", "| kfake | 200 | 1.00 |"} {
+	for _, want := range []string{"### max-throughput (median of 3)", "| weir | 300 | 1.10 |", "| kfake | 200 | 1.00 |",
+		"| max-throughput | produce MB/s (higher is better) | 300 | 1.10 | 200 |"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
@@ -197,5 +205,173 @@ func TestStartFailure(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("started /bin/false as a broker")
+	}
+}
+
+// TestSuiteEndToEnd runs small workloads through Suite against an
+// in-process Weir broker and the null broker, writes the report, and
+// checks that the report's counts match what the broker holds and what
+// the consumers read.
+func TestSuiteEndToEnd(t *testing.T) {
+	b := weirtest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nullAddr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nctx, stopNull := context.WithCancel(ctx)
+	nullDone := make(chan error, 1)
+	go func() { nullDone <- bench.ServeNull(nctx, nullAddr) }()
+	defer func() { stopNull(); <-nullDone }()
+	for {
+		c, err := net.Dial("tcp", nullAddr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	ws, err := bench.ParseWorkloads("e2e.yaml", []byte(`
+name: mixed
+description: two producers, two consumers, keys and sizes drawn
+topics: 2
+partitions: 3
+record-size: {distribution: uniform, min: 64, max: 1KiB}
+keys: random
+producers: 2
+consumers: 2
+rate: [2MB/s, max]
+warmup: 300ms
+duration: 1s
+drain-timeout: 20s
+---
+name: backlog
+partitions: 2
+record-size: 512B
+backlog: 4MB
+consumers: 2
+duration: 30s
+---
+name: group
+partitions: 4
+producers: 1
+rate: 2000/s
+consumers: 2
+consumer-group: true
+commit-interval: 200ms
+duration: 2s
+drain-timeout: 20s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	weir := bench.Target{Kind: bench.KindKafka, Addr: b.Addr(), Name: "weir"}
+	null := bench.Target{Kind: bench.KindKafka, Addr: nullAddr, Name: "null"}
+	var progress atomic.Int64
+	s := bench.Suite{Workloads: ws[:3], Targets: []bench.Target{weir, null}, Reps: 1, KeepTopics: true,
+		Progress: func(bench.Progress) { progress.Add(1) }}
+	results, errs := s.Run(ctx)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	s = bench.Suite{Workloads: ws[3:], Targets: []bench.Target{weir}, KeepTopics: true}
+	more, errs := s.Run(ctx)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	results = append(results, more...)
+	if len(results) != 7 {
+		t.Fatalf("%d results, want 7", len(results))
+	}
+	if progress.Load() == 0 {
+		t.Error("no progress reported")
+	}
+
+	for _, r := range results {
+		t.Log(r.Workload, r.Target, r.Line())
+		if r.Errors != 0 {
+			t.Errorf("%s/%s: %d errors: %s", r.Workload, r.Target, r.Errors, r.FirstError)
+		}
+		if !r.Drained || r.Consumed.Records < r.Produced.Records+r.WarmupRecords {
+			t.Errorf("%s/%s: consumed %d of %d+%d", r.Workload, r.Target, r.Consumed.Records, r.Produced.Records, r.WarmupRecords)
+		}
+		// The null broker's canned records carry no send time.
+		if r.Kind != "backlog" && (len(r.Series) == 0 || (r.E2E.Count == 0) != (r.Target == "null")) {
+			t.Errorf("%s/%s: %d samples, %d latencies", r.Workload, r.Target, len(r.Series), r.E2E.Count)
+		}
+		if r.Target == "weir" && r.Kind != "backlog" && r.Consumed.Records != r.Produced.Records+r.WarmupRecords && r.Workload != "group" {
+			t.Errorf("%s: direct consumers read %d records, %d were produced", r.Workload, r.Consumed.Records, r.Produced.Records+r.WarmupRecords)
+		}
+	}
+	// The broker holds exactly what the report says was acknowledged
+	// (idempotent producers: no duplicates), in the run's own topics.
+	byName := map[string]bench.Result{}
+	for _, r := range results {
+		if r.Target == "weir" {
+			byName[r.Workload] = r
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for name, r := range byName {
+		ends, err := adm.ListEndOffsets(ctx, r.Topics...)
+		if err != nil || len(r.Topics) == 0 {
+			t.Fatalf("%s: topics %v: %v", name, r.Topics, err)
+		}
+		var held int64
+		ends.Each(func(o kadm.ListedOffset) { held += o.Offset })
+		if held != r.Produced.Records+r.WarmupRecords {
+			t.Errorf("%s: the broker holds %d records in %v, the report says %d+%d were acknowledged", name, held, r.Topics, r.Produced.Records, r.WarmupRecords)
+		}
+	}
+	// 2 MB/s of records of 544 bytes on average, for 1.3 s.
+	if r := byName["mixed@2MB/s"]; r.Produced.Records+r.WarmupRecords < 4760 || r.Produced.Records+r.WarmupRecords > 4800 {
+		t.Errorf("2 MB/s for 1.3 s of ~544-byte records: %d records, want 4780", r.Produced.Records+r.WarmupRecords)
+	}
+	if r := byName["group"]; r.Commits == 0 || r.CommitLag != 0 || r.CommitErrors != 0 {
+		t.Errorf("group: %d commits (%d failed), %d records uncommitted at the end", r.Commits, r.CommitErrors, r.CommitLag)
+	}
+	if r := byName["backlog"]; r.Produced.Bytes < 4e6 || r.Produced.Bytes > 4e6+512 || r.ConsumeMBps <= 0 {
+		t.Errorf("backlog: produced %d bytes, read at %.1f MB/s", r.Produced.Bytes, r.ConsumeMBps)
+	}
+
+	dir := t.TempDir()
+	files, err := bench.WriteOutputs(dir, results, bench.ReportOptions{Baseline: "weir"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"results.json", "report.md", "comparison.svg", "mixed-latency-vs-throughput.svg", "mixed-2MB-s-latency.svg", "mixed-max-throughput.svg", "backlog-throughput.svg"} {
+		if !slices.Contains(files, filepath.Join(dir, want)) {
+			t.Errorf("%s not written (wrote %v)", want, files)
+		}
+	}
+	js, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+	var back []bench.Result
+	if err := json.Unmarshal(js, &back); err != nil || len(back) != len(results) {
+		t.Fatalf("results.json: %d results, %v", len(back), err)
+	}
+	for i := range back {
+		if back[i].Produced != results[i].Produced || back[i].Consumed != results[i].Consumed {
+			t.Errorf("results.json run %d: %+v/%+v, want %+v/%+v", i, back[i].Produced, back[i].Consumed, results[i].Produced, results[i].Consumed)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"## Headline", "| mixed@max | produce MB/s", "of ceiling", "### group", "![mixed: latency against throughput](mixed-latency-vs-throughput.svg)"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	// The report's counts are the runs' counts.
+	r := byName["mixed@max"]
+	if !strings.Contains(string(md), fmt.Sprintf("| weir | %.0f |", r.ProduceMBps)) {
+		t.Errorf("report.md lacks weir's mixed@max rate %.0f:\n%s", r.ProduceMBps, md)
 	}
 }

@@ -117,7 +117,7 @@ func runConns(ctx context.Context, cfg *Config, srv *server, res *Result) error 
 			}
 		}()
 	}
-	p := newPacer(clk, w.ConnRate, 1, w.Duration)
+	p := newPacer(clk, w.ConnRate, w.Duration)
 	for i := 0; ctx.Err() == nil; i++ {
 		t, _, ok := p.next()
 		if !ok {

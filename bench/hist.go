@@ -142,22 +142,50 @@ func (h *Histogram) Summary() LatencySummary {
 		P90:   h.Quantile(0.90),
 		P99:   h.Quantile(0.99),
 		P999:  h.Quantile(0.999),
+		P9999: h.Quantile(0.9999),
 		Max:   h.Max(),
 	}
 }
 
+// curveQuantiles are the points of a percentile curve (HdrHistogram's
+// percentile distribution, thinned).
+var curveQuantiles = []float64{0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99995, 0.99999, 1}
+
+// QuantileValue is one point of a percentile curve.
+type QuantileValue struct {
+	Q     float64
+	Value time.Duration
+}
+
+// Curve returns the values at standard quantiles from 0 to 1, for a
+// percentile plot; nil if empty. Quantiles finer than 1/Count are left
+// out (they would all be the maximum).
+func (h *Histogram) Curve() []QuantileValue {
+	if h.n == 0 {
+		return nil
+	}
+	var out []QuantileValue
+	for _, q := range curveQuantiles {
+		if q < 1 && q > 0 && (1-q)*float64(h.n) < 1 {
+			continue
+		}
+		out = append(out, QuantileValue{q, h.Quantile(q)})
+	}
+	return out
+}
+
 // LatencySummary is a histogram's percentiles.
 type LatencySummary struct {
-	Count                          uint64
-	Mean, P50, P90, P99, P999, Max time.Duration
+	Count                                 uint64
+	Mean, P50, P90, P99, P999, P9999, Max time.Duration
 }
 
 func (s LatencySummary) String() string {
 	if s.Count == 0 {
 		return "no samples"
 	}
-	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v p99.9=%v max=%v", s.Count,
-		roundDur(s.P50), roundDur(s.P90), roundDur(s.P99), roundDur(s.P999), roundDur(s.Max))
+	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v p99.9=%v p99.99=%v max=%v", s.Count,
+		roundDur(s.P50), roundDur(s.P90), roundDur(s.P99), roundDur(s.P999), roundDur(s.P9999), roundDur(s.Max))
 }
 
 func roundDur(d time.Duration) time.Duration {

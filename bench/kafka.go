@@ -2,28 +2,38 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	mrand "math/rand/v2"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// topicName is the benchmark topic (NATS: the stream's subject prefix).
+// topicName is the NATS stream's subject prefix.
 const topicName = "weirbench"
 
-// reqCounter counts the Produce and Fetch requests a client writes, to
-// divide the broker's allocations by.
-type reqCounter struct{ produce, fetch atomic.Int64 }
+// reqCounter counts the Produce and Fetch requests the clients write, to
+// divide the broker's allocations by, and the requests that failed (which
+// franz-go retries).
+type reqCounter struct{ produce, fetch, failed atomic.Int64 }
 
-var _ kgo.HookBrokerWrite = (*reqCounter)(nil)
+var (
+	_ kgo.HookBrokerWrite = (*reqCounter)(nil)
+	_ kgo.HookBrokerRead  = (*reqCounter)(nil)
+)
 
 func (c *reqCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
 	if err != nil {
+		c.failed.Add(1)
 		return
 	}
 	switch key {
@@ -31,6 +41,12 @@ func (c *reqCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ 
 		c.produce.Add(1)
 	case 1:
 		c.fetch.Add(1)
+	}
+}
+
+func (c *reqCounter) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	if err != nil {
+		c.failed.Add(1)
 	}
 }
 
@@ -42,151 +58,404 @@ func kafkaClient(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
 	}, opts...)...)
 }
 
-func createTopic(ctx context.Context, addr string, partitions int) error {
+// runID names one run's topics and group, so runs against a shared
+// broker never collide.
+func runID() string {
+	var b [4]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func topicNames(id string, n int) []string {
+	if n == 1 {
+		return []string{"weirbench-" + id}
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("weirbench-%s-%d", id, i)
+	}
+	return out
+}
+
+// createTopics creates the topics with the broker's default replication
+// factor (1 where the broker has no default).
+func createTopics(ctx context.Context, addr string, topics []string, partitions int) error {
 	cl, err := kafkaClient(addr)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	resp, err := kadm.NewClient(cl).CreateTopic(ctx, int32(partitions), 1, nil, topicName)
-	if err == nil {
-		err = resp.Err
+	adm := kadm.NewClient(cl)
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for _, rf := range []int16{-1, 1} {
+		resp, err := adm.CreateTopics(cctx, int32(partitions), rf, nil, topics...)
+		if err == nil {
+			err = resp.Error()
+		}
+		if errors.Is(err, kerr.InvalidReplicationFactor) || errors.Is(err, kerr.InvalidRequest) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("bench: create topics: %w", err)
+		}
+		return nil
 	}
+	return errors.New("bench: create topics: the broker takes neither its default replication factor nor 1")
+}
+
+func deleteTopics(addr string, topics []string) {
+	cl, err := kafkaClient(addr)
 	if err != nil {
-		return fmt.Errorf("bench: create topic: %w", err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kadm.NewClient(cl).DeleteTopics(ctx, topics...)
+}
+
+func producerOpts(w *Workload, reqs *reqCounter) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.ProducerLinger(w.Linger),
+		kgo.MaxBufferedBytes(w.MaxBufferedBytes),
+		kgo.WithHooks(reqs),
+	}
+	switch w.Compression {
+	case "gzip":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.GzipCompression()))
+	case "snappy":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.SnappyCompression()))
+	case "lz4":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.Lz4Compression()))
+	case "zstd":
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.ZstdCompression()))
+	default:
+		opts = append(opts, kgo.ProducerBatchCompression(kgo.NoCompression()))
+	}
+	switch w.Acks {
+	case "1":
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case "0":
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	}
+	if !w.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	if w.BatchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(w.BatchBytes)))
+	}
+	return opts
+}
+
+// kafkaRun is one run's clients and counters.
+type kafkaRun struct {
+	cfg    *Config
+	w      *Workload
+	srv    *server
+	topics []string
+	group  string
+	keys   [][]byte
+	reqs   reqCounter
+	clk    clock
+	prods  []*kgo.Client
+	cons   []*kgo.Client
+	commits,
+	commitErrs atomic.Int64
+}
+
+func (k *kafkaRun) close() {
+	for _, c := range k.cons {
+		c.Close()
+	}
+	for _, c := range k.prods {
+		c.Close()
+	}
+}
+
+// newConsumers makes w.Consumers clients reading every topic from offset
+// 0: in one group, or splitting the partitions among them.
+func (k *kafkaRun) newConsumers(rd *reader) error {
+	w := k.w
+	for i := range w.Consumers {
+		opts := []kgo.Opt{kgo.FetchMaxWait(time.Second), kgo.WithHooks(&k.reqs)}
+		if w.Group {
+			opts = append(opts,
+				kgo.ConsumerGroup(k.group),
+				kgo.ConsumeTopics(k.topics...),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+				kgo.AutoCommitInterval(w.CommitInterval),
+				kgo.AutoCommitCallback(func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+					if err != nil {
+						k.commitErrs.Add(1)
+						return
+					}
+					k.commits.Add(1)
+				}),
+			)
+		} else {
+			assign := map[string]map[int32]kgo.Offset{}
+			j := 0
+			for _, t := range k.topics {
+				for p := range w.Partitions {
+					if j%w.Consumers == i {
+						if assign[t] == nil {
+							assign[t] = map[int32]kgo.Offset{}
+						}
+						assign[t][int32(p)] = kgo.NewOffset().AtStart()
+					}
+					j++
+				}
+			}
+			if len(assign) == 0 {
+				continue // more consumers than partitions
+			}
+			opts = append(opts, kgo.ConsumePartitions(assign))
+		}
+		cl, err := kafkaClient(k.srv.addr, opts...)
+		if err != nil {
+			return err
+		}
+		k.cons = append(k.cons, cl)
 	}
 	return nil
+}
+
+// consume runs every consumer until rd has target records or ctx ends.
+// The first consumer to see the target reached stops the others, which
+// may be waiting in a poll for data that will not come.
+func (k *kafkaRun) consume(ctx context.Context, rd *reader, target *atomic.Int64, latency bool) (wait func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, cl := range k.cons {
+		h := rd.hist()
+		wg.Go(func() {
+			consumeKafkaUntil(ctx, cl, k.clk, rd, h, target, latency)
+			if rd.records.Load() >= target.Load() {
+				cancel()
+			}
+		})
+	}
+	return func() { wg.Wait(); cancel() }
+}
+
+// produce runs every producer: limit records in all (0: until the pacer
+// ends after d), rate records/s in all; returns once every record sent
+// has its answer.
+func (k *kafkaRun) produce(ctx context.Context, t *tally, limit int64, rate float64, d time.Duration) {
+	n := int64(len(k.prods))
+	var wg sync.WaitGroup
+	for i, cl := range k.prods {
+		lim := int64(0)
+		if limit > 0 {
+			lim = limit / n
+			if int64(i) < limit%n {
+				lim++
+			}
+		}
+		p := newPacer(k.clk, rate/float64(n), d)
+		seed := uint64(i + 1)
+		wg.Go(func() { produceKafka(ctx, cl, k, t, p, lim, seed) })
+	}
+	wg.Wait()
 }
 
 // runKafka runs a produce/consume workload against a Kafka-protocol target.
 func runKafka(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 	w := &cfg.Workload
-	if err := createTopic(ctx, srv.addr, w.Partitions); err != nil {
+	id := runID()
+	k := &kafkaRun{cfg: cfg, w: w, srv: srv, topics: topicNames(id, w.Topics), group: "weirbench-" + id, keys: makeKeys(w)}
+	if err := createTopics(ctx, srv.addr, k.topics, w.Partitions); err != nil {
 		return err
 	}
-	var reqs reqCounter
-	clk := newClock()
-	prod, err := kafkaClient(srv.addr,
-		kgo.DefaultProduceTopic(topicName),
-		kgo.ProducerLinger(w.Linger),
-		kgo.ProducerBatchCompression(kgo.NoCompression()),
-		kgo.MaxBufferedBytes(w.MaxBufferedBytes),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.WithHooks(&reqs),
-	)
-	if err != nil {
-		return err
+	res.Topics = k.topics
+	if !cfg.KeepTopics {
+		defer deleteTopics(srv.addr, k.topics)
 	}
-	defer prod.Close()
-	if err := prod.Ping(ctx); err != nil {
-		return fmt.Errorf("bench: ping: %w", err)
-	}
-	newConsumer := func() (*kgo.Client, error) {
-		offs := map[int32]kgo.Offset{}
-		for p := range w.Partitions {
-			offs[int32(p)] = kgo.NewOffset().AtStart()
-		}
-		return kafkaClient(srv.addr,
-			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topicName: offs}),
-			kgo.FetchMaxWait(time.Second),
-			kgo.WithHooks(&reqs),
-		)
-	}
-
-	m := newMeter(cfg, srv)
-	t := newTally()
-	rd := newReader()
-	if w.BacklogBytes > 0 {
-		// Fill, unmeasured but reported, then a fresh consumer reads it all.
-		n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
-		start := time.Now()
-		produceKafka(ctx, prod, clk, w, t, n)
-		fillElapsed := time.Since(start)
-		recs, bytes := t.snapshot()
-		res.Produced = Counts{recs, bytes}
-		res.ProduceMBps = float64(bytes) / 1e6 / fillElapsed.Seconds()
-		res.RecordsPerSec = float64(recs) / fillElapsed.Seconds()
-		res.Ack = t.ack.Summary()
-		if t.errs > 0 {
-			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", t.errs, t.firstErr)
-		}
-		cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
-		reqs.produce.Store(0)
-		cons, err := newConsumer()
+	defer k.close()
+	for range w.Producers {
+		cl, err := kafkaClient(srv.addr, producerOpts(w, &k.reqs)...)
 		if err != nil {
 			return err
 		}
-		defer cons.Close()
+		k.prods = append(k.prods, cl)
+		if err := cl.Ping(ctx); err != nil {
+			return fmt.Errorf("bench: ping: %w", err)
+		}
+	}
+	m := newMeter(cfg, srv)
+	k.clk = newClock()
+	if w.BacklogBytes > 0 {
+		// Fill, unmeasured but reported, then fresh consumers read it all.
+		t := newTally(0)
+		rd := newReader(0)
+		n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
+		smp := startSampler(cfg, srv, k.clk, t, rd, 0, "fill")
+		start := time.Now()
+		k.produce(ctx, t, n, 0, 24*time.Hour)
+		fill := time.Since(start)
+		recs, bytes := t.snapshot()
+		res.Produced = Counts{recs, bytes}
+		res.ProduceMBps = float64(bytes) / 1e6 / fill.Seconds()
+		res.RecordsPerSec = float64(recs) / fill.Seconds()
+		res.Ack = t.ack.Summary()
+		if errs, first := t.errors(); errs > 0 {
+			smp.finish()
+			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", errs, first)
+		}
+		cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
+		if err := k.newConsumers(rd); err != nil {
+			smp.finish()
+			return err
+		}
+		smp.setPhase("read")
 		cctx, cancel := context.WithTimeout(ctx, w.Duration)
 		defer cancel()
-		m.begin(ctx)
-		start = time.Now()
-		done := make(chan struct{})
 		target := &atomic.Int64{}
 		target.Store(recs)
-		go func() { consumeKafkaUntil(cctx, cons, clk, rd, target, false); close(done) }()
-		<-done
-		elapsed := time.Since(start)
-		m.end(ctx, res, rd.bytes.Load())
-		res.Elapsed = elapsed
-		res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / elapsed.Seconds()
-	} else {
-		var cons *kgo.Client
-		var consDone chan struct{}
-		var cancelCons context.CancelFunc
-		target := &atomic.Int64{}
-		target.Store(1<<63 - 1)
-		if w.Consume {
-			if cons, err = newConsumer(); err != nil {
-				return err
-			}
-			defer cons.Close()
-			var cctx context.Context
-			cctx, cancelCons = context.WithCancel(ctx)
-			defer cancelCons()
-			consDone = make(chan struct{})
-			go func() { consumeKafkaUntil(cctx, cons, clk, rd, target, true); close(consDone) }()
-		}
 		m.begin(ctx)
-		start := time.Now()
-		produceKafka(ctx, prod, clk, w, t, 0)
-		recs, bytes := t.snapshot()
-		elapsed := time.Since(start)
-		res.Elapsed = elapsed
-		if w.Consume {
-			target.Store(recs)
-			res.Drained = rd.waitFor(recs, w.DrainTimeout)
-			cancelCons()
-			<-consDone
-			res.DrainTime = time.Since(start) - elapsed
+		start = time.Now()
+		k.consume(cctx, rd, target, false)()
+		res.Elapsed = time.Since(start)
+		m.end(ctx, res, rd.bytes.Load())
+		res.Series = smp.finish()
+		res.Drained = rd.records.Load() >= recs
+		res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
+		k.finish(res, t, rd)
+		return nil
+	}
+
+	measureFrom := k.clk.now() + int64(w.Warmup)
+	t := newTally(measureFrom)
+	rd := newReader(measureFrom)
+	if err := k.newConsumers(rd); err != nil {
+		return err
+	}
+	target := &atomic.Int64{}
+	target.Store(1<<63 - 1)
+	cctx, cancelCons := context.WithCancel(ctx)
+	defer cancelCons()
+	consWait := k.consume(cctx, rd, target, true)
+	phase := "produce"
+	if w.Warmup > 0 {
+		phase = "warmup"
+	}
+	smp := startSampler(cfg, srv, k.clk, t, rd, w.Warmup+w.Duration, phase)
+	prodDone := make(chan struct{})
+	go func() {
+		k.produce(ctx, t, 0, w.recordRate(), w.Warmup+w.Duration)
+		close(prodDone)
+	}()
+	if w.Warmup > 0 {
+		select {
+		case <-time.After(time.Duration(measureFrom - k.clk.now())):
+		case <-prodDone:
 		}
-		m.end(ctx, res, bytes)
-		res.Produced = Counts{recs, bytes}
-		res.ProduceMBps = float64(bytes) / 1e6 / elapsed.Seconds()
-		res.RecordsPerSec = float64(recs) / elapsed.Seconds()
-		res.Ack = t.ack.Summary()
+		smp.setPhase("produce")
 	}
-	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
-	res.E2E = rd.e2e.Summary()
-	res.ProduceRequests, res.FetchRequests = reqs.produce.Load(), reqs.fetch.Load()
-	res.Errors = t.errs + rd.errs.Load()
-	if t.firstErr != nil {
-		res.FirstError = t.firstErr.Error()
-	} else if rd.first != nil {
-		res.FirstError = rd.first.Error()
+	m.begin(ctx)
+	<-prodDone
+	recs, _ := t.snapshot()
+	t.mu.Lock()
+	elapsed := time.Duration(t.lastAck - measureFrom)
+	mRecs, mBytes := t.mRecords, t.mBytes
+	t.mu.Unlock()
+	res.Elapsed = elapsed
+	if w.Consumers > 0 {
+		smp.setPhase("drain")
+		target.Store(recs)
+		drainStart := time.Now()
+		res.Drained = rd.waitFor(recs, w.DrainTimeout)
+		res.DrainTime = time.Since(drainStart)
 	}
+	m.end(ctx, res, mBytes)
+	cancelCons()
+	consWait()
+	res.Series = smp.finish()
+	if w.Group {
+		k.checkCommits(ctx, res)
+	}
+	res.Produced = Counts{mRecs, mBytes}
+	if elapsed > 0 {
+		res.ProduceMBps = float64(mBytes) / 1e6 / elapsed.Seconds()
+		res.RecordsPerSec = float64(mRecs) / elapsed.Seconds()
+	}
+	res.Ack = t.ack.Summary()
+	res.AckCurve = t.ack.Curve()
+	res.WarmupRecords = recs - mRecs
+	k.finish(res, t, rd)
 	return nil
 }
 
-// produceKafka produces for w.Duration (or until limit records, if
-// positive), then waits for every outstanding acknowledgement.
-func produceKafka(ctx context.Context, cl *kgo.Client, clk clock, w *Workload, t *tally, limit int64) {
-	rng := rand.New(rand.NewPCG(1, 2))
+// finish copies the counters into res.
+func (k *kafkaRun) finish(res *Result, t *tally, rd *reader) {
+	lat := rd.latency()
+	res.E2E = lat.Summary()
+	res.E2ECurve = lat.Curve()
+	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
+	res.ProduceRequests, res.FetchRequests = k.reqs.produce.Load(), k.reqs.fetch.Load()
+	res.Retries = k.reqs.failed.Load()
+	res.Commits = k.commits.Load()
+	errs, first := t.errors()
+	res.Errors = errs + rd.errs.Load()
+	if first != nil {
+		res.FirstError = first.Error()
+	} else if rd.first != nil {
+		res.FirstError = rd.first.Error()
+	}
+}
+
+// checkCommits commits what the group consumed and compares the group's
+// committed offsets with the end of every partition.
+func (k *kafkaRun) checkCommits(ctx context.Context, res *Result) {
+	for _, cl := range k.cons {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := cl.CommitUncommittedOffsets(cctx); err != nil {
+			k.commitErrs.Add(1)
+		}
+		cancel()
+	}
+	adm := kadm.NewClient(k.prods[0])
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	committed, err := adm.FetchOffsets(cctx, k.group)
+	if err == nil {
+		var ends kadm.ListedOffsets
+		ends, err = adm.ListEndOffsets(cctx, k.topics...)
+		if err == nil {
+			ends.Each(func(o kadm.ListedOffset) {
+				c, ok := committed.Lookup(o.Topic, o.Partition)
+				if !ok {
+					res.CommitLag += o.Offset
+				} else if c.At < o.Offset {
+					res.CommitLag += o.Offset - c.At
+				}
+			})
+		}
+	}
+	if err != nil {
+		res.CommitLag = -1
+		k.cfg.logf("committed offsets: %v", err)
+	}
+	res.CommitErrors = k.commitErrs.Load()
+}
+
+// produceKafka produces from one client until its pacer ends (or limit
+// records, if positive), then waits for every outstanding answer.
+func produceKafka(ctx context.Context, cl *kgo.Client, k *kafkaRun, t *tally, p *pacer, limit int64, seed uint64) {
+	w := k.w
+	rng := mrand.New(mrand.NewPCG(seed, 2))
+	sz := newSizer(w, rng)
+	ky := newKeyer(w, k.keys, rng)
+	clk := k.clk
 	// Records are recycled once acknowledged: kgo holds a record until
 	// its promise runs, and resetting it clears what kgo filled in.
 	free := make(chan *kgo.Record, w.MaxBufferedBytes/w.RecordBytes+1024)
 	promise := func(r *kgo.Record, err error) {
 		now := clk.now()
+		t.outstanding.Add(-1)
 		intended, _ := readStamp(r.Value)
 		if err != nil {
 			if !errors.Is(err, context.Canceled) {
@@ -202,9 +471,9 @@ func produceKafka(ctx context.Context, cl *kgo.Client, clk clock, w *Workload, t
 	}
 	// Produce blocks while the buffer is full; a broker that stops
 	// answering fails the records still buffered 30 s after the phase.
-	pctx, cancel := context.WithTimeout(ctx, w.Duration+30*time.Second)
+	pctx, cancel := context.WithTimeout(ctx, time.Duration(p.end-clk.now())+30*time.Second)
 	defer cancel()
-	p := newPacer(clk, w.Rate, w.RecordBytes, w.Duration)
+	maxSize := w.maxRecordBytes()
 	for limit <= 0 || int64(p.n) < limit {
 		ts, seq, ok := p.next()
 		if !ok || ctx.Err() != nil {
@@ -213,11 +482,15 @@ func produceKafka(ctx context.Context, cl *kgo.Client, clk clock, w *Workload, t
 		var r *kgo.Record
 		select {
 		case r = <-free:
-			*r = kgo.Record{Value: r.Value}
+			*r = kgo.Record{Value: r.Value[:cap(r.Value)]}
 		default:
-			r = &kgo.Record{Value: newValue(w.RecordBytes, rng)}
+			r = &kgo.Record{Value: newValue(maxSize, rng)}
 		}
+		r.Value = r.Value[:sz.next()]
+		r.Key = ky.next()
+		r.Topic = k.topics[seq%uint64(len(k.topics))]
 		stamp(r.Value, ts, seq)
+		t.outstanding.Add(1)
 		cl.Produce(pctx, r, promise)
 	}
 	// Everything sent gets its answer (or the produce timeout's error).
@@ -228,9 +501,9 @@ func produceKafka(ctx context.Context, cl *kgo.Client, clk clock, w *Workload, t
 	}
 }
 
-// consumeKafkaUntil reads until it has target records or ctx ends,
-// recording end-to-end latency if asked.
-func consumeKafkaUntil(ctx context.Context, cl *kgo.Client, clk clock, rd *reader, target *atomic.Int64, latency bool) {
+// consumeKafkaUntil reads until rd has target records or ctx ends,
+// recording end-to-end latency in h if asked.
+func consumeKafkaUntil(ctx context.Context, cl *kgo.Client, clk clock, rd *reader, h *Histogram, target *atomic.Int64, latency bool) {
 	for rd.records.Load() < target.Load() {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -241,6 +514,6 @@ func consumeKafkaUntil(ctx context.Context, cl *kgo.Client, clk clock, rd *reade
 				rd.failed(err)
 			}
 		})
-		fs.EachRecord(func(r *kgo.Record) { rd.got(clk, r.Value, latency) })
+		fs.EachRecord(func(r *kgo.Record) { rd.got(h, clk, r.Value, latency) })
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -19,11 +20,12 @@ import (
 // stamp is the record's intended send time in nanoseconds since the run's
 // clock base (monotonic): when it entered the producer, or when it was due
 // at a fixed rate. The consumer's end-to-end latency is its receipt time
-// minus stamp.
+// minus stamp. nullStamp marks a value with no send time (the null
+// broker's canned records).
 const recordHeader = 16
 
-// clock is a run's monotonic time base, shared by producer and consumer
-// (both live in this process).
+// clock is a run's monotonic time base, shared by producers and consumers
+// (all live in this process).
 type clock struct{ base time.Time }
 
 func newClock() clock                { return clock{base: time.Now()} }
@@ -32,12 +34,16 @@ func (c clock) at(t int64) time.Time { return c.base.Add(time.Duration(t)) }
 
 func newValue(n int, r *rand.Rand) []byte {
 	v := make([]byte, n)
-	for i := recordHeader; i < n; i += 8 {
+	fill(v[min(n, recordHeader):], r)
+	return v
+}
+
+func fill(b []byte, r *rand.Rand) {
+	for i := 0; i < len(b); i += 8 {
 		var w [8]byte
 		binary.LittleEndian.PutUint64(w[:], r.Uint64())
-		copy(v[i:], w[:])
+		copy(b[i:], w[:])
 	}
-	return v
 }
 
 func stamp(v []byte, t int64, seq uint64) {
@@ -49,7 +55,8 @@ func readStamp(v []byte) (int64, bool) {
 	if len(v) < recordHeader {
 		return 0, false
 	}
-	return int64(binary.LittleEndian.Uint64(v)), true
+	t := int64(binary.LittleEndian.Uint64(v))
+	return t, t != nullStamp
 }
 
 // pacer hands out intended send times: as fast as asked at max rate, or
@@ -64,11 +71,12 @@ type pacer struct {
 	n        uint64
 }
 
-func newPacer(clk clock, bytesPerSec float64, recordBytes int, d time.Duration) *pacer {
+// newPacer paces recordsPerSec (0: max rate) from now for d.
+func newPacer(clk clock, recordsPerSec float64, d time.Duration) *pacer {
 	p := &pacer{clk: clk, start: clk.now()}
 	p.end = p.start + int64(d)
-	if bytesPerSec > 0 {
-		p.interval = 1e9 * float64(recordBytes) / bytesPerSec
+	if recordsPerSec > 0 {
+		p.interval = 1e9 / recordsPerSec
 	}
 	return p
 }
@@ -96,24 +104,108 @@ func (p *pacer) next() (t int64, seq uint64, ok bool) {
 	return t, seq, true
 }
 
-// tally counts acknowledged records and errors from producer callbacks,
-// which may run on several goroutines.
-type tally struct {
-	mu       sync.Mutex
-	ack      *Histogram // ack latency from intended send time
-	records  int64
-	bytes    int64
-	errs     int64
-	firstErr error
+// sizer draws record value sizes.
+type sizer struct {
+	d    SizeDist
+	mean int
+	rng  *rand.Rand
 }
 
-func newTally() *tally { return &tally{ack: NewHistogram()} }
+func newSizer(w *Workload, rng *rand.Rand) *sizer {
+	return &sizer{d: w.RecordSize, mean: w.RecordBytes, rng: rng}
+}
+
+func (s *sizer) next() int {
+	switch s.d.Kind {
+	case "uniform":
+		return s.d.Min + s.rng.IntN(s.d.Max-s.d.Min+1)
+	case "normal":
+		v := int(math.Round(float64(s.mean) + s.d.Stddev*s.rng.NormFloat64()))
+		return min(max(v, s.d.Min), s.d.Max)
+	}
+	return s.mean
+}
+
+// keyer chooses record keys; nil when the workload has none.
+type keyer struct {
+	keys [][]byte
+	kind string
+	rng  *rand.Rand
+	zipf *rand.Zipf
+	n    int
+}
+
+func newKeyer(w *Workload, keys [][]byte, rng *rand.Rand) *keyer {
+	if len(keys) == 0 {
+		return nil
+	}
+	k := &keyer{keys: keys, kind: w.Keys, rng: rng}
+	if k.kind == "zipf" && len(keys) > 1 {
+		k.zipf = rand.NewZipf(rng, 1.1, 1, uint64(len(keys)-1))
+	}
+	return k
+}
+
+// makeKeys returns the workload's key space, or nil for no keys.
+func makeKeys(w *Workload) [][]byte {
+	if w.Keys == "" || w.Keys == "none" {
+		return nil
+	}
+	keys := make([][]byte, w.KeyCount)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key-%08d", i)
+	}
+	return keys
+}
+
+func (k *keyer) next() []byte {
+	if k == nil {
+		return nil
+	}
+	switch k.kind {
+	case "sequential":
+		k.n++
+		return k.keys[k.n%len(k.keys)]
+	case "zipf":
+		if k.zipf != nil {
+			return k.keys[k.zipf.Uint64()]
+		}
+	}
+	return k.keys[k.rng.IntN(len(k.keys))]
+}
+
+// tally counts acknowledged records and errors from producer callbacks,
+// which may run on several goroutines. Records due before measureFrom
+// (the warm-up) count towards what the consumers must read but not
+// towards rates or latencies.
+type tally struct {
+	measureFrom int64
+
+	mu          sync.Mutex
+	ack         *Histogram // ack latency from intended send time
+	records     int64      // all acknowledged
+	bytes       int64
+	mRecords    int64 // acknowledged, due at or after measureFrom
+	mBytes      int64
+	lastAck     int64 // clock time of the last acknowledgement
+	errs        int64
+	firstErr    error
+	retries     atomic.Int64 // failed requests the client retried
+	outstanding atomic.Int64
+}
+
+func newTally(measureFrom int64) *tally { return &tally{ack: NewHistogram(), measureFrom: measureFrom} }
 
 func (t *tally) acked(now, intended int64, n int) {
 	t.mu.Lock()
-	t.ack.Record(now - intended)
 	t.records++
 	t.bytes += int64(n)
+	if intended >= t.measureFrom {
+		t.ack.Record(now - intended)
+		t.mRecords++
+		t.mBytes += int64(n)
+	}
+	t.lastAck = max(t.lastAck, now)
 	t.mu.Unlock()
 }
 
@@ -132,23 +224,39 @@ func (t *tally) snapshot() (records, bytes int64) {
 	return t.records, t.bytes
 }
 
-// reader counts what a consumer received. The histogram belongs to the
-// consumer's goroutine; the counts are read concurrently.
-type reader struct {
-	e2e     *Histogram
-	records atomic.Int64
-	bytes   atomic.Int64
-	errs    atomic.Int64
-	errMu   sync.Mutex
-	first   error
+func (t *tally) errors() (int64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.errs, t.firstErr
 }
 
-func newReader() *reader { return &reader{e2e: NewHistogram()} }
+// reader counts what the consumers received. Each consumer goroutine
+// records latency into its own histogram (hist); the counts are shared.
+type reader struct {
+	measureFrom int64
+	records     atomic.Int64
+	bytes       atomic.Int64
+	errs        atomic.Int64
+	mu          sync.Mutex
+	first       error
+	hists       []*Histogram
+}
 
-func (r *reader) got(clk clock, v []byte, latency bool) {
+func newReader(measureFrom int64) *reader { return &reader{measureFrom: measureFrom} }
+
+// hist returns a new histogram for one consumer goroutine.
+func (r *reader) hist() *Histogram {
+	h := NewHistogram()
+	r.mu.Lock()
+	r.hists = append(r.hists, h)
+	r.mu.Unlock()
+	return h
+}
+
+func (r *reader) got(h *Histogram, clk clock, v []byte, latency bool) {
 	if latency {
-		if t, ok := readStamp(v); ok {
-			r.e2e.Record(clk.now() - t)
+		if t, ok := readStamp(v); ok && t >= r.measureFrom {
+			h.Record(clk.now() - t)
 		}
 	}
 	r.records.Add(1)
@@ -157,11 +265,22 @@ func (r *reader) got(clk clock, v []byte, latency bool) {
 
 func (r *reader) failed(err error) {
 	r.errs.Add(1)
-	r.errMu.Lock()
+	r.mu.Lock()
 	if r.first == nil {
 		r.first = err
 	}
-	r.errMu.Unlock()
+	r.mu.Unlock()
+}
+
+// latency merges the consumers' histograms; call once they are done.
+func (r *reader) latency() *Histogram {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := NewHistogram()
+	for _, x := range r.hists {
+		h.Merge(x)
+	}
+	return h
 }
 
 // waitFor polls until the reader has n records or d passes.

@@ -50,8 +50,12 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 	}
 	clk := newClock()
 	m := newMeter(cfg, srv)
-	t := newTally()
-	rd := newReader()
+	measureFrom := int64(0)
+	if w.BacklogBytes == 0 {
+		measureFrom = clk.now() + int64(w.Warmup)
+	}
+	t := newTally(measureFrom)
+	rd := newReader(measureFrom)
 
 	consume := func(cctx context.Context, target *atomic.Int64, latency bool) error {
 		cnc, err := nats.Connect("nats://"+srv.addr, nats.Name("weirbench-consumer"), nats.MaxReconnects(0))
@@ -68,12 +72,13 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 			return fmt.Errorf("bench: ordered consumer: %w", err)
 		}
 		done := make(chan struct{})
+		h := rd.hist()
 		var closed atomic.Bool
 		cc, err := cons.Consume(func(msg jetstream.Msg) {
 			if closed.Load() {
 				return
 			}
-			rd.got(clk, msg.Data(), latency)
+			rd.got(h, clk, msg.Data(), latency)
 			if rd.records.Load() >= target.Load() && closed.CompareAndSwap(false, true) {
 				close(done)
 			}
@@ -96,17 +101,20 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 
 	if w.BacklogBytes > 0 {
 		n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
+		smp := startSampler(cfg, srv, clk, t, rd, 0, "fill")
+		defer smp.finish()
 		start := time.Now()
-		publishNATS(ctx, pjs, clk, w, subjects, t, n)
+		publishNATS(ctx, pjs, clk, w, subjects, t, newPacer(clk, 0, 24*time.Hour), n)
 		fill := time.Since(start)
 		recs, bytes := t.snapshot()
 		res.Produced = Counts{recs, bytes}
 		res.ProduceMBps = float64(bytes) / 1e6 / fill.Seconds()
 		res.RecordsPerSec = float64(recs) / fill.Seconds()
 		res.Ack = t.ack.Summary()
-		if t.errs > 0 {
-			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", t.errs, t.firstErr)
+		if errs, first := t.errors(); errs > 0 {
+			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", errs, first)
 		}
+		smp.setPhase("read")
 		cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
 		cctx, cancel := context.WithTimeout(ctx, w.Duration)
 		defer cancel()
@@ -119,6 +127,8 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 		}
 		res.Elapsed = time.Since(start)
 		m.end(ctx, res, rd.bytes.Load())
+		res.Series = smp.finish()
+		res.Drained = rd.records.Load() >= recs
 		res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
 	} else {
 		target := &atomic.Int64{}
@@ -126,36 +136,66 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 		cctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		consErr := make(chan error, 1)
-		if w.Consume {
+		if w.Consumers > 0 {
 			go func() { consErr <- consume(cctx, target, true) }()
 			// Let the consumer subscribe before the clock starts.
 			time.Sleep(200 * time.Millisecond)
 		}
+		phase := "produce"
+		if w.Warmup > 0 {
+			phase = "warmup"
+		}
+		smp := startSampler(cfg, srv, clk, t, rd, w.Warmup+w.Duration, phase)
+		defer smp.finish()
+		pubDone := make(chan struct{})
+		go func() {
+			publishNATS(ctx, pjs, clk, w, subjects, t, newPacer(clk, w.recordRate(), w.Warmup+w.Duration), 0)
+			close(pubDone)
+		}()
+		if w.Warmup > 0 {
+			select {
+			case <-time.After(time.Duration(measureFrom - clk.now())):
+			case <-pubDone:
+			}
+			smp.setPhase("produce")
+		}
 		m.begin(ctx)
-		start := time.Now()
-		publishNATS(ctx, pjs, clk, w, subjects, t, 0)
-		recs, bytes := t.snapshot()
-		res.Elapsed = time.Since(start)
-		if w.Consume {
+		<-pubDone
+		recs, _ := t.snapshot()
+		t.mu.Lock()
+		res.Elapsed = time.Duration(t.lastAck - measureFrom)
+		mRecs, mBytes := t.mRecords, t.mBytes
+		t.mu.Unlock()
+		if w.Consumers > 0 {
+			smp.setPhase("drain")
 			target.Store(recs)
+			drainStart := time.Now()
 			res.Drained = rd.waitFor(recs, w.DrainTimeout)
-			res.DrainTime = time.Since(start) - res.Elapsed
+			res.DrainTime = time.Since(drainStart)
 			cancel()
 			if err := <-consErr; err != nil {
 				return err
 			}
 		}
-		m.end(ctx, res, bytes)
-		res.Produced = Counts{recs, bytes}
-		res.ProduceMBps = float64(bytes) / 1e6 / res.Elapsed.Seconds()
-		res.RecordsPerSec = float64(recs) / res.Elapsed.Seconds()
+		m.end(ctx, res, mBytes)
+		res.Series = smp.finish()
+		res.Produced = Counts{mRecs, mBytes}
+		if res.Elapsed > 0 {
+			res.ProduceMBps = float64(mBytes) / 1e6 / res.Elapsed.Seconds()
+			res.RecordsPerSec = float64(mRecs) / res.Elapsed.Seconds()
+		}
+		res.WarmupRecords = recs - mRecs
+		res.AckCurve = t.ack.Curve()
 		res.Ack = t.ack.Summary()
 	}
 	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
-	res.E2E = rd.e2e.Summary()
-	res.Errors = t.errs + rd.errs.Load()
-	if t.firstErr != nil {
-		res.FirstError = t.firstErr.Error()
+	lat := rd.latency()
+	res.E2E = lat.Summary()
+	res.E2ECurve = lat.Curve()
+	errs, first := t.errors()
+	res.Errors = errs + rd.errs.Load()
+	if first != nil {
+		res.FirstError = first.Error()
 	} else if rd.first != nil {
 		res.FirstError = rd.first.Error()
 	}
@@ -171,7 +211,7 @@ type natsPending struct {
 // publishNATS publishes for w.Duration (or limit messages), then waits for
 // every acknowledgement. Acks are collected in publish order by one
 // goroutine; JetStream acknowledges one stream's messages in order.
-func publishNATS(ctx context.Context, js jetstream.JetStream, clk clock, w *Workload, subjects []string, t *tally, limit int64) {
+func publishNATS(ctx context.Context, js jetstream.JetStream, clk clock, w *Workload, subjects []string, t *tally, p *pacer, limit int64) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	// nats.go copies the payload into its write buffer during the call,
 	// so one buffer serves every message.
@@ -193,7 +233,6 @@ func publishNATS(ctx context.Context, js jetstream.JetStream, clk clock, w *Work
 			}
 		}
 	}()
-	p := newPacer(clk, w.Rate, w.RecordBytes, w.Duration)
 	for limit <= 0 || int64(p.n) < limit {
 		ts, seq, ok := p.next()
 		if !ok || ctx.Err() != nil {

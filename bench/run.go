@@ -22,6 +22,16 @@ type Result struct {
 	Target   string
 	Rep      int // repetition number, set by the caller (see Report)
 	Start    time.Time
+	// Kind is what the workload measures: "max" (produce at max rate),
+	// "fixed" (produce at a fixed rate), "backlog" (catch-up read) or
+	// "conns" (idle connections). Base names a rate sweep (Workload.Base);
+	// TargetMBps is a fixed rate's target in value MB/s.
+	Kind        string
+	Description string `json:",omitempty"`
+	Base        string `json:",omitempty"`
+	TargetMBps  float64
+	// Topics are the run's topics (Kafka-protocol targets).
+	Topics []string `json:",omitempty"`
 
 	// Elapsed is the measured phase: the produce phase until the last
 	// acknowledgement, or (backlog workloads) the catch-up read.
@@ -35,10 +45,26 @@ type Result struct {
 	RecordsPerSec float64 // acknowledged records per second
 	ConsumeMBps   float64 // backlog workloads: read rate
 	E2E           LatencySummary
-	Ack           LatencySummary // produce acknowledgement latency
+	Ack           LatencySummary  // produce acknowledgement latency
+	E2ECurve      []QuantileValue `json:",omitempty"`
+	AckCurve      []QuantileValue `json:",omitempty"`
+	// WarmupRecords were produced during the warm-up, not counted above.
+	WarmupRecords int64
+	// Series is the run's time series, one sample a second.
+	Series []Sample `json:",omitempty"`
 
+	// Errors counts records that failed to produce and consumer errors;
+	// Retries counts failed requests the client retried.
 	Errors     int64
+	Retries    int64
 	FirstError string
+
+	// Consumer-group workloads: automatic commits made and failed, and
+	// how far the group's committed offsets ended behind the partitions'
+	// ends (0: everything consumed was committed; -1: unknown).
+	Commits      int64
+	CommitErrors int64
+	CommitLag    int64
 
 	// Broker process measurements (zero when the target is not a child
 	// process): CPU time (user + system) over the measured phase including
@@ -75,7 +101,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.validate(); err != nil {
 		return Result{}, err
 	}
-	res := Result{Workload: cfg.Workload.Name, Target: cfg.Target.Name, Start: time.Now()}
+	w := &cfg.Workload
+	res := Result{Workload: w.Name, Target: cfg.Target.Name, Start: time.Now(), Base: w.Base, Kind: "max", Description: w.Description}
+	switch {
+	case w.Conns > 0:
+		res.Kind = "conns"
+	case w.BacklogBytes > 0:
+		res.Kind = "backlog"
+	case w.recordRate() > 0:
+		res.Kind = "fixed"
+		res.TargetMBps = w.recordRate() * float64(w.RecordBytes) / 1e6
+	}
 	cfg.logf("starting target")
 	srv, err := cfg.Target.start(ctx, cfg.DataDir)
 	if err != nil {
@@ -189,7 +225,7 @@ func (m *meter) end(ctx context.Context, res *Result, bytes int64) {
 func (r *Result) finish() {
 	if r.Mallocs > 0 {
 		recs := r.Produced.Records
-		if r.Workload == W4 || recs == 0 {
+		if r.Kind == "backlog" || recs == 0 {
 			recs = r.Consumed.Records
 		}
 		if recs > 0 {

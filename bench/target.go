@@ -35,6 +35,9 @@ const (
 	// with Target.Args, which must call ServeKfake (weirbench's hidden
 	// kfake-server command does). In memory, nothing is fsynced.
 	KindKfake Kind = "kfake"
+	// KindNull starts the null broker (ServeNull) in a child process, as
+	// KindKfake does: the ceiling of what the load generator can drive.
+	KindNull Kind = "null"
 	// KindNATS starts nats-server (Target.Binary) with JetStream file
 	// storage; see natsConfig for the durability it offers.
 	KindNATS Kind = "nats"
@@ -52,8 +55,8 @@ type Target struct {
 	// Binary is the program to start (see Kind). Defaults: nats-server
 	// from PATH or /usr/sbin; the others have none.
 	Binary string
-	// Args are extra arguments (KindKfake: the subcommand that calls
-	// ServeKfake).
+	// Args are extra arguments (KindKfake, KindNull: the subcommand that
+	// calls ServeKfake or ServeNull; "-addr HOST:PORT" is appended).
 	Args []string
 	// Transport is Weir's network layer, "epoll" or "net" (weir serve
 	// --transport). Default: Weir's default (epoll on Linux).
@@ -90,7 +93,7 @@ func (t *Target) ensureDefaults() {
 
 func (t *Target) validate() error {
 	switch t.Kind {
-	case KindWeir, KindWeirHelper, KindKfake, KindNATS:
+	case KindWeir, KindWeirHelper, KindKfake, KindNull, KindNATS:
 		if t.Binary == "" {
 			return fmt.Errorf("bench: target %s: no Binary to start", t.Name)
 		}
@@ -157,7 +160,7 @@ func (t *Target) start(ctx context.Context, dataDir string) (*server, error) {
 			"WEIRBENCH_DEBUG="+s.debugAddr,
 			"WEIRBENCH_DATA="+filepath.Join(dir, "data"),
 			"WEIRBENCH_TRANSPORT="+t.Transport)
-	case KindKfake:
+	case KindKfake, KindNull:
 		cmd = exec.Command(t.Binary, append(append([]string(nil), t.Args...), "-addr", s.addr)...)
 	case KindNATS:
 		conf := filepath.Join(dir, "nats.conf")

@@ -5,6 +5,8 @@
 //	weir topic ...        create, list, describe, alter and delete topics
 //	weir produce TOPIC    produce stdin lines (or --value) as records
 //	weir consume TOPIC    print records with a kcat-style format
+//	weir group ...        list, describe, delete consumer groups, reset offsets
+//	weir bench ...        benchmark suites against any Kafka-protocol broker
 //
 // The client commands (topic, produce, consume) use franz-go and work
 // against any Kafka-protocol broker: --bootstrap, or $WEIR_BOOTSTRAP,
@@ -40,6 +42,7 @@ func init() {
 		{"produce", "produce TOPIC        produce stdin lines (or --value) as records, with keys and headers", runProduce},
 		{"consume", "consume TOPIC        print records from beginning/end/offset/timestamp in a kcat-style format", runConsume},
 		{"group", "group SUBCOMMAND     list, describe (members, offsets, lag), delete consumer groups, reset their offsets", runGroup},
+		{"bench", "bench [WORKLOAD...]  benchmark weir or any Kafka-protocol broker (standard suite, reports with plots); bench storage: the engine alone", noStdin(runBench)},
 	}
 }
 
