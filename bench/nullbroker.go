@@ -167,8 +167,9 @@ var (
 
 // ServeNull runs the null broker on addr (host:port) until ctx ends. It
 // returns nil when ctx ends, or the error that stopped it from listening.
-// A KindNull-style target runs it in a child process so that it competes
-// for the CPU as a real broker does.
+// Like ServeKfake, it is meant to run in a child process, so that it
+// competes for the CPU with the load generator as a real broker does and
+// its CPU time and memory are measured the same way.
 func ServeNull(ctx context.Context, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -291,12 +292,21 @@ func (nb *nullBroker) serve(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, func() { nb.ln.Close() })
 	defer stop()
 	var err error
+	var delay time.Duration // after a temporary accept error
 	for {
 		var nc net.Conn
 		nc, err = nb.ln.Accept()
+		if te, ok := err.(interface{ Temporary() bool }); ok && te.Temporary() && ctx.Err() == nil {
+			// Out of file descriptors, say (the CONNS workload opens
+			// thousands): wait and retry, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
+		}
 		if err != nil {
 			break
 		}
+		delay = 0
 		if tc, ok := nc.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}

@@ -115,6 +115,15 @@ func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, 
 	}
 	now := b.cfg.Now().UnixMilli()
 	waits := int32(0)
+	// Appends to many partitions become durable together: the flusher
+	// waits for the whole request's appends before it plans fsyncs.
+	nparts := 0
+	for i := range req.Topics {
+		nparts += len(req.Topics[i].Partitions)
+	}
+	if nparts > 1 {
+		b.flusher.Hold()
+	}
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		var t *topic
@@ -163,6 +172,9 @@ func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, 
 			}
 			tr.parts = append(tr.parts, pr)
 		}
+	}
+	if nparts > 1 {
+		b.flusher.Release()
 	}
 	if acks == 0 {
 		cs.c.Reply(seq, nil)

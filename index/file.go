@@ -86,6 +86,13 @@ func openFile(fs vfs.FS, path string, base int64, entrySize, maxBytes int, writa
 			f.Close()
 			return nil, fmt.Errorf("index: mmap %s: %w", path, err)
 		}
+		// Index pages are touched one at a time (an append, a binary
+		// search probe). Without this, a fault on the sparse tail reads
+		// ahead a large folio of the hole and the kernel zero-fills
+		// megabytes per fault: with a thousand partitions, appends to
+		// fresh index pages took the event loop's whole CPU in memset.
+		// An advice the kernel rejects changes nothing we rely on.
+		_ = unix.Madvise(data, unix.MADV_RANDOM)
 		x.data = data
 	}
 	// Drop a zero tail: an entry that is all zeros after the first entry

@@ -31,6 +31,7 @@ type Flusher struct {
 	// for one syncfs(2) to replace their fsyncs (0 disables).
 	syncfsMin int
 	syncfsN   atomic.Int64
+	holds     atomic.Int32 // Hold calls not yet released
 	groupBusy atomic.Bool // a syncfs group flush is running
 	planBuf   []flushWork // reused by plan (run's goroutine only)
 	devMu     sync.Mutex
@@ -103,6 +104,26 @@ func (f *Flusher) Close() error {
 	return nil
 }
 
+// maxHold bounds how long Hold defers a due flush.
+const maxHold = 5 * time.Millisecond
+
+// Hold asks the flusher to defer flushes that fall due until the matching
+// Release (by at most a few milliseconds), so that a burst of appends to
+// many logs, such as one Produce request for a thousand partitions, is
+// made durable together (one syncfs) rather than log by log as each
+// append lands. Holds nest and may come from several goroutines.
+func (f *Flusher) Hold() { f.holds.Add(1) }
+
+// Release ends a Hold.
+func (f *Flusher) Release() {
+	if f.holds.Add(-1) == 0 {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
 // syncfsSlack is how far ahead of their deadline logs are taken into a
 // syncfs group.
 const syncfsSlack = time.Millisecond
@@ -157,14 +178,21 @@ func (f *Flusher) run(retentionEvery time.Duration) {
 		now := time.Now()
 		next := nextRetention
 		due = due[:0]
+		// While held, a log falls due maxHold after its deadline (or at
+		// the Release, which wakes us).
+		var hold time.Duration
+		if f.holds.Load() > 0 {
+			hold = maxHold
+		}
 		f.mu.Lock()
 		soon = soon[:0]
 		for l, at := range f.pending {
+			at = at.Add(hold)
 			if !at.After(now) {
 				due = append(due, l)
 				delete(f.pending, l)
 			} else {
-				if f.syncfsMin > 0 && l.dev != 0 && at.Sub(now) <= syncfsSlack {
+				if f.syncfsMin > 0 && l.dev != 0 && at.Sub(now) <= syncfsSlack+hold {
 					soon = append(soon, l)
 				}
 				if at.Before(next) {
