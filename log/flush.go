@@ -32,8 +32,8 @@ type Flusher struct {
 	syncfsMin int
 	syncfsN   atomic.Int64
 	holds     atomic.Int32 // Hold calls not yet released
-	groupBusy atomic.Bool // a syncfs group flush is running
-	planBuf   []flushWork // reused by plan (run's goroutine only)
+	groupBusy atomic.Bool  // a syncfs group flush is running
+	planBuf   []flushWork  // reused by plan (run's goroutine only)
 	devMu     sync.Mutex
 	devFiles  map[uint64]*os.File // a directory per device, for syncfs
 	done      chan struct{}
