@@ -1,27 +1,16 @@
-// Package bench drives Kafka-protocol brokers (and NATS JetStream, for
-// comparison) with standard workloads and measures throughput, latency,
-// and the broker's CPU time and memory.
+// Package bench is Weir's benchmark harness: it drives Kafka-protocol
+// brokers (and NATS JetStream, for comparison) with declarative workloads
+// and measures throughput, latency, and the broker's CPU time and memory.
+// `weir bench` is its command; bench/README.md is the user's guide.
 //
-// A run is a Config — a Workload against a Target — passed to Run, which
-// starts the target as a child process, runs the load from this process
-// with franz-go (NATS: nats.go), stops the target, and returns a Result.
-// The package owns no mutable globals; cmd/weirbench binds flags, and
-// Report turns results into Markdown tables of medians and same-run ratios.
-//
-//	res, err := bench.Run(ctx, bench.Config{
-//		Workload: must(bench.StandardWorkload(bench.W1)),
-//		Target:   bench.Target{Kind: bench.KindWeir, Binary: "bin/weir"},
-//	})
-//
-// # Workloads
-//
-//   - W1: produce as fast as one client can, 1 KiB records, 4 partitions,
-//     acks=all, with one consumer reading concurrently, 20 s.
-//   - W2: the same at a fixed 20 MB/s, for end-to-end latency.
-//   - W3: W1 with 100-byte records (records/s, CPU per GB).
-//   - W4: fill a 2 GB backlog, then a fresh consumer reads it from offset 0.
-//   - CONNS: 10,000 connections, mostly idle, with 200 Metadata requests/s
-//     on random ones (memory per connection, request latency).
+// A Workload (parsed from YAML by ParseWorkloads; StandardSuite returns
+// the shipped suite) against a Target is a Config, run by Run: it starts
+// the target as a child process (or uses a running one), creates the
+// run's topics, runs the producers and consumers from this process with
+// franz-go (NATS: nats.go), samples the broker every second, stops the
+// target and returns a Result. Suite repeats runs over several targets,
+// alternating them; Report and WriteOutputs turn results into Markdown
+// tables of medians and same-run ratios, JSON and SVG plots (bench/plot).
 //
 // # What is measured
 //
@@ -31,28 +20,34 @@
 // the producer's callback time minus it. At a fixed rate the intended times
 // follow the schedule, never the actual sends, so stalls are not hidden
 // (coordinated omission). Latencies go to a log-linear Histogram (0.8%).
+// Records due during the warm-up are produced and consumed but not counted.
 //
 // Broker CPU is user+system time from /proc/PID/stat over the measured
-// phase, including the consumer's drain, divided by the GB produced (W4:
-// read); memory is VmRSS and VmHWM from /proc/PID/status. On a 2-core
-// machine the load generator competes with the broker for the CPU and is
-// itself the ceiling of the produce rate, so compare targets by ratios
-// measured in the same run and by CPU per GB, not by absolute rates.
+// phase, including the consumers' drain, divided by the GB produced
+// (catch-up: read); memory is VmRSS and VmHWM from /proc/PID/status. On a
+// small machine the load generator competes with the broker for the CPU,
+// so compare targets by ratios measured in the same run, by CPU per GB and
+// by the share of the ceiling: the null broker (ServeNull), which
+// acknowledges and discards produce requests and serves fetches from one
+// canned batch, is what the load generator itself can drive.
 //
 // Allocation counts need the broker's runtime.MemStats, which only a Go
 // program running the broker can give: the KindWeirHelper target runs
 // Weir's broker in-process in this package's test binary (see
-// TestBrokerHelperProcess), which also serves pprof. That test is the only
-// place bench touches Weir's packages; the library itself speaks only the
-// Kafka protocol (franz-go) and NATS (nats.go).
+// TestBrokerHelperProcess), which also serves pprof.
 //
 // # Targets and durability
 //
 //   - weir: `weir serve` with its defaults: group commit, acks=all answered
 //     after fsync. Transport epoll (default) or net.
 //   - kfake: franz-go's fake broker, in memory, no fsync (ServeKfake).
-//   - nats: nats-server with a JetStream file stream of 4 subjects; see
-//     natsConfig for what its acknowledgement guarantees.
+//   - null: the ceiling (ServeNull).
+//   - nats: nats-server with a JetStream file stream of one subject per
+//     partition; see natsConfig for what its acknowledgement guarantees.
+//   - kafka: any running Kafka-protocol broker (KindKafka).
 //
-// Consumers read partitions directly (no consumer group), from offset 0.
+// Package bench imports Weir's batch package (the null broker's canned
+// batch) and, in tests only, its broker; everything else it does speaks
+// only the Kafka protocol, so it measures other brokers exactly as it
+// measures Weir.
 package bench
