@@ -5,7 +5,7 @@ ADDR      ?= 127.0.0.1:9092
 PKGS      ?= ./...
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-long bench fuzz lint fmt clean compat
+.PHONY: all build run test test-long bench bench-suite fuzz lint fmt clean compat
 
 all: build
 
@@ -29,6 +29,12 @@ test-long:
 BENCH ?= .
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout 60m $(PKGS)
+
+# The standard benchmark suite through weir bench (see bench/README.md),
+# e.g. make bench-suite BENCHARGS="--target weir,kfake --reps 3".
+BENCHARGS ?=
+bench-suite: build
+	$(BIN) bench $(BENCHARGS)
 
 # Run every fuzz target for $(FUZZTIME) each.
 fuzz:

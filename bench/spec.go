@@ -83,14 +83,32 @@ func StandardSuite() ([]Workload, error) {
 	return out, nil
 }
 
-// StandardFile returns the YAML of a standard suite file by workload name
-// (without ".yaml"), for users to copy and edit.
+// StandardFile returns the YAML file of a standard workload, by file name
+// or by the name of a workload it defines (latency@20MB/s: latency.yaml),
+// for users to copy and edit.
 func StandardFile(name string) ([]byte, error) {
-	b, err := standardFS.ReadFile("workloads/" + strings.TrimSuffix(name, ".yaml") + ".yaml")
-	if err != nil {
-		return nil, fmt.Errorf("bench: no standard workload file %q", name)
+	if b, err := standardFS.ReadFile("workloads/" + strings.TrimSuffix(name, ".yaml") + ".yaml"); err == nil {
+		return b, nil
 	}
-	return b, nil
+	if a, ok := aliases[strings.ToUpper(name)]; ok {
+		name = a
+	}
+	for _, f := range standardFiles {
+		b, err := standardFS.ReadFile("workloads/" + f)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := ParseWorkloads(f, b)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range ws {
+			if strings.EqualFold(w.Name, name) {
+				return b, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("bench: no standard workload %q (weir bench --list)", name)
 }
 
 // LoadWorkloads reads a workload file (see ParseWorkloads).

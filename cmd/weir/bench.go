@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -74,11 +75,28 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	profDir := fl.String("cpuprofile-dir", "", "write a CPU profile of each weir-helper run here")
 	keep := fl.Bool("keep-topics", false, "leave each run's topics on the target")
 	quiet := fl.Bool("q", false, "no progress or log lines")
-	if err := fl.Parse(args); err != nil {
+	posArgs, err := parseFlags(fl, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2
+	}
+	warmupSet := false
+	fl.Visit(func(f *flag.Flag) { warmupSet = warmupSet || f.Name == "warmup" })
+	if warmupSet && *warmup < 0 {
+		return usageErr(stderr, "bench", "--warmup %v is negative", *warmup)
+	}
+	var backlogBytes int64
+	if *backlog != "" {
+		n, err := bench.ParseSize(*backlog)
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("%q must be positive", *backlog)
+		}
+		if err != nil {
+			return usageErr(stderr, "bench", "--backlog: %v", err)
+		}
+		backlogBytes = n
 	}
 	if *list {
 		suite, err := bench.StandardSuite()
@@ -101,7 +119,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	workloads, err := benchWorkloads(fl.Args())
+	workloads, err := benchWorkloads(posArgs)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
@@ -111,15 +129,11 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		if *duration > 0 && w.BacklogBytes == 0 {
 			w.Duration = *duration
 		}
-		if *warmup >= 0 {
+		if warmupSet {
 			w.Warmup = *warmup
 		}
-		if *backlog != "" && w.BacklogBytes > 0 {
-			n, err := bench.ParseSize(*backlog)
-			if err != nil || n <= 0 {
-				return usageErr(stderr, "bench", "--backlog: %v", err)
-			}
-			w.BacklogBytes = n
+		if backlogBytes > 0 && w.BacklogBytes > 0 {
+			w.BacklogBytes = backlogBytes
 		}
 	}
 	self, err := os.Executable()
@@ -147,6 +161,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 		t.PID = pidOf[t.Name]
 		tgs = append(tgs, t)
+	}
+	for name := range pidOf {
+		if !slices.ContainsFunc(tgs, func(t bench.Target) bool { return t.Name == name }) {
+			return usageErr(stderr, "bench", "--pid %s: no target of that name", name)
+		}
+	}
+	if *baseline != "" && !slices.ContainsFunc(tgs, func(t bench.Target) bool { return t.Name == *baseline }) && !(*baseline == "null" && *ceiling) {
+		return usageErr(stderr, "bench", "--baseline %s: no target of that name", *baseline)
 	}
 	if *ceiling && !containsKind(tgs, bench.KindNull) {
 		tgs = append(tgs, bench.Target{Name: "null", Kind: bench.KindNull, Binary: self, Args: []string{"bench", "serve-null"}})
@@ -206,14 +228,7 @@ func benchWorkloads(args []string) ([]bench.Workload, error) {
 	}
 	var out []bench.Workload
 	for _, a := range args {
-		if strings.HasSuffix(a, ".yaml") || strings.HasSuffix(a, ".yml") || strings.ContainsRune(a, os.PathSeparator) {
-			ws, err := bench.LoadWorkloads(a)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ws...)
-			continue
-		}
+		// A standard name (latency@20MB/s has a slash) before a file.
 		n := len(out)
 		for _, w := range suite {
 			if strings.EqualFold(w.Base, a) {
@@ -223,11 +238,17 @@ func benchWorkloads(args []string) ([]bench.Workload, error) {
 		if len(out) > n {
 			continue
 		}
-		w, err := bench.StandardWorkload(a)
+		if w, err := bench.StandardWorkload(a); err == nil {
+			out = append(out, w)
+			continue
+		} else if !strings.HasSuffix(a, ".yaml") && !strings.HasSuffix(a, ".yml") && !strings.ContainsRune(a, os.PathSeparator) {
+			return nil, err
+		}
+		ws, err := bench.LoadWorkloads(a)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, w)
+		out = append(out, ws...)
 	}
 	return out, nil
 }
