@@ -338,53 +338,14 @@ func runKafka(ctx context.Context, cfg *Config, srv *server, res *Result) error 
 	cctx, cancelCons := context.WithCancel(ctx)
 	defer cancelCons()
 	consWait := k.consume(cctx, rd, target, true)
-	phase := "produce"
-	if w.Warmup > 0 {
-		phase = "warmup"
-	}
-	smp := startSampler(cfg, srv, k.clk, t, rd, w.Warmup+w.Duration, phase)
-	prodDone := make(chan struct{})
-	go func() {
+	measure(ctx, cfg, srv, k.clk, t, rd, m, measureFrom, target, res, func() {
 		k.produce(ctx, t, 0, w.recordRate(), w.Warmup+w.Duration)
-		close(prodDone)
-	}()
-	if w.Warmup > 0 {
-		select {
-		case <-time.After(time.Duration(measureFrom - k.clk.now())):
-		case <-prodDone:
-		}
-		smp.setPhase("produce")
-	}
-	m.begin(ctx)
-	<-prodDone
-	recs, _ := t.snapshot()
-	t.mu.Lock()
-	elapsed := time.Duration(t.lastAck - measureFrom)
-	mRecs, mBytes := t.mRecords, t.mBytes
-	t.mu.Unlock()
-	res.Elapsed = elapsed
-	if w.Consumers > 0 {
-		smp.setPhase("drain")
-		target.Store(recs)
-		drainStart := time.Now()
-		res.Drained = rd.waitFor(recs, w.DrainTimeout)
-		res.DrainTime = time.Since(drainStart)
-	}
-	m.end(ctx, res, mBytes)
+	})
 	cancelCons()
 	consWait()
-	res.Series = smp.finish()
 	if w.Group {
 		k.checkCommits(ctx, res)
 	}
-	res.Produced = Counts{mRecs, mBytes}
-	if elapsed > 0 {
-		res.ProduceMBps = float64(mBytes) / 1e6 / elapsed.Seconds()
-		res.RecordsPerSec = float64(mRecs) / elapsed.Seconds()
-	}
-	res.Ack = t.ack.Summary()
-	res.AckCurve = t.ack.Curve()
-	res.WarmupRecords = recs - mRecs
 	k.finish(res, t, rd)
 	return nil
 }

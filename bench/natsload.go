@@ -141,52 +141,15 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 			// Let the consumer subscribe before the clock starts.
 			time.Sleep(200 * time.Millisecond)
 		}
-		phase := "produce"
-		if w.Warmup > 0 {
-			phase = "warmup"
-		}
-		smp := startSampler(cfg, srv, clk, t, rd, w.Warmup+w.Duration, phase)
-		defer smp.finish()
-		pubDone := make(chan struct{})
-		go func() {
+		measure(ctx, cfg, srv, clk, t, rd, m, measureFrom, target, res, func() {
 			publishNATS(ctx, pjs, clk, w, subjects, t, newPacer(clk, w.recordRate(), w.Warmup+w.Duration), 0)
-			close(pubDone)
-		}()
-		if w.Warmup > 0 {
-			select {
-			case <-time.After(time.Duration(measureFrom - clk.now())):
-			case <-pubDone:
-			}
-			smp.setPhase("produce")
-		}
-		m.begin(ctx)
-		<-pubDone
-		recs, _ := t.snapshot()
-		t.mu.Lock()
-		res.Elapsed = time.Duration(t.lastAck - measureFrom)
-		mRecs, mBytes := t.mRecords, t.mBytes
-		t.mu.Unlock()
+		})
+		cancel()
 		if w.Consumers > 0 {
-			smp.setPhase("drain")
-			target.Store(recs)
-			drainStart := time.Now()
-			res.Drained = rd.waitFor(recs, w.DrainTimeout)
-			res.DrainTime = time.Since(drainStart)
-			cancel()
 			if err := <-consErr; err != nil {
 				return err
 			}
 		}
-		m.end(ctx, res, mBytes)
-		res.Series = smp.finish()
-		res.Produced = Counts{mRecs, mBytes}
-		if res.Elapsed > 0 {
-			res.ProduceMBps = float64(mBytes) / 1e6 / res.Elapsed.Seconds()
-			res.RecordsPerSec = float64(mRecs) / res.Elapsed.Seconds()
-		}
-		res.WarmupRecords = recs - mRecs
-		res.AckCurve = t.ack.Curve()
-		res.Ack = t.ack.Summary()
 	}
 	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
 	lat := rd.latency()

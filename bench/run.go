@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -266,3 +267,49 @@ func (r *Result) Line() string {
 }
 
 func mb(b int64) float64 { return float64(b) / 1e6 }
+
+// measure runs produce (the whole load: warm-up, then the measured phase)
+// while sampling every second, starts the meter when the warm-up ends,
+// waits for the consumers to read everything acknowledged (target is
+// what they stop at), and fills in res's produce figures and series.
+func measure(ctx context.Context, cfg *Config, srv *server, clk clock, t *tally, rd *reader, m *meter, measureFrom int64, target *atomic.Int64, res *Result, produce func()) {
+	w := &cfg.Workload
+	phase := "produce"
+	if w.Warmup > 0 {
+		phase = "warmup"
+	}
+	smp := startSampler(cfg, srv, clk, t, rd, w.Warmup+w.Duration, phase)
+	done := make(chan struct{})
+	go func() { produce(); close(done) }()
+	if w.Warmup > 0 {
+		select {
+		case <-time.After(time.Duration(measureFrom - clk.now())):
+		case <-done:
+		}
+		smp.setPhase("produce")
+	}
+	m.begin(ctx)
+	<-done
+	recs, _ := t.snapshot()
+	t.mu.Lock()
+	res.Elapsed = time.Duration(t.lastAck - measureFrom)
+	mRecs, mBytes := t.mRecords, t.mBytes
+	t.mu.Unlock()
+	if w.Consumers > 0 {
+		smp.setPhase("drain")
+		target.Store(recs)
+		drainStart := time.Now()
+		res.Drained = rd.waitFor(recs, w.DrainTimeout)
+		res.DrainTime = time.Since(drainStart)
+	}
+	m.end(ctx, res, mBytes)
+	res.Series = smp.finish()
+	res.Produced = Counts{mRecs, mBytes}
+	if res.Elapsed > 0 {
+		res.ProduceMBps = float64(mBytes) / 1e6 / res.Elapsed.Seconds()
+		res.RecordsPerSec = float64(mRecs) / res.Elapsed.Seconds()
+	}
+	res.Ack = t.ack.Summary()
+	res.AckCurve = t.ack.Curve()
+	res.WarmupRecords = recs - mRecs
+}

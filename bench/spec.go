@@ -70,17 +70,23 @@ var standardFiles = []string{
 func StandardSuite() ([]Workload, error) {
 	var out []Workload
 	for _, f := range standardFiles {
-		b, err := standardFS.ReadFile("workloads/" + f)
-		if err != nil {
-			return nil, err
-		}
-		ws, err := ParseWorkloads(f, b)
+		_, ws, err := standardWorkloads(f)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, ws...)
 	}
 	return out, nil
+}
+
+// standardWorkloads reads and parses one file of the standard suite.
+func standardWorkloads(file string) ([]byte, []Workload, error) {
+	b, err := standardFS.ReadFile("workloads/" + file)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws, err := ParseWorkloads(file, b)
+	return b, ws, err
 }
 
 // StandardFile returns the YAML file of a standard workload, by file name
@@ -94,11 +100,7 @@ func StandardFile(name string) ([]byte, error) {
 		name = a
 	}
 	for _, f := range standardFiles {
-		b, err := standardFS.ReadFile("workloads/" + f)
-		if err != nil {
-			return nil, err
-		}
-		ws, err := ParseWorkloads(f, b)
+		b, ws, err := standardWorkloads(f)
 		if err != nil {
 			return nil, err
 		}
