@@ -59,8 +59,12 @@ func (s *sampler) loop() {
 		final := false
 		select {
 		case <-s.stop:
-			// A last, partial interval, if long enough to mean anything.
-			if s.clk.now()-last < int64(100*time.Millisecond) {
+			// A last, partial interval, if long enough to mean anything
+			// or the only one.
+			s.mu.Lock()
+			none := len(s.out) == 0
+			s.mu.Unlock()
+			if s.clk.now()-last < int64(100*time.Millisecond) && !none {
 				return
 			}
 			final = true
