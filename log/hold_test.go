@@ -16,7 +16,7 @@ import (
 // flush for more than maxHold.
 func TestFlusherHold(t *testing.T) {
 	root := t.TempDir()
-	fs := &countingFS{FS: vfs.OS}
+	fs := vfs.NewCountingFS(vfs.OS)
 	fl := NewFlusher(FlusherOptions{})
 	defer fl.Close()
 	const n = 64
@@ -44,7 +44,7 @@ func TestFlusherHold(t *testing.T) {
 	time.Sleep(2 * maxHold) // every log idle: its next append is due at once
 
 	for round := range 3 {
-		syncs0, groups0 := fs.syncs.Load(), fl.SyncFSCalls()
+		syncs0, groups0 := fs.FileSyncs(), fl.SyncFSCalls()
 		fl.Hold()
 		held := time.Now()
 		last := make([]int64, n)
@@ -68,7 +68,7 @@ func TestFlusherHold(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		syncs, groups := fs.syncs.Load()-syncs0, fl.SyncFSCalls()-groups0
+		syncs, groups := fs.FileSyncs()-syncs0, fl.SyncFSCalls()-groups0
 		t.Logf("round %d: %d fsyncs, %d syncfs", round, syncs, groups)
 		if groups == 0 || syncs > n/4 {
 			t.Errorf("round %d: %d logs held then released took %d fsyncs and %d syncfs; want them together", round, n, syncs, groups)

@@ -47,7 +47,7 @@ func manySegsOptions(fs vfs.FS) *Options {
 // segment's three files open (30,000 descriptors for 10,000 segments,
 // above this machine's limit of 20,000); Open opens sealed segments lazily.
 func buildManySegs(b *testing.B, dir string) {
-	fs := &countingFS{FS: vfs.OS, noSync: true}
+	fs := &vfs.CountingFS{FS: vfs.OS, NoSync: true}
 	buf := makeSizedBatch(b, 256)
 	var l *Log
 	for i := range manySegs {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weirhq/weir/internal/batchgen"
+	"github.com/weirhq/weir/internal/vfs"
 	"github.com/weirhq/weir/log"
 	"golang.org/x/sys/unix"
 )
@@ -49,7 +51,7 @@ func (r *runner) appendSize(ctx context.Context, size int) (err error) {
 	if !r.fits("append "+sz, 2*region+64<<20) {
 		return nil
 	}
-	buf, err := makeSizedBatch(size)
+	buf, err := batchgen.Sized(size)
 	if err != nil {
 		return err
 	}
@@ -59,7 +61,7 @@ func (r *runner) appendSize(ctx context.Context, size int) (err error) {
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(dir)) }()
 
-	fs := newCountingFS()
+	fs := vfs.NewCountingFS(vfs.OS)
 	l, err := log.Open(filepath.Join(dir, "log"), &log.Options{
 		SegmentBytes:  max(log.DefaultSegmentBytes, region+2*int64(size)),
 		MaxBatchBytes: max(log.DefaultMaxBatchBytes, size),
@@ -132,7 +134,7 @@ func (r *runner) appendSize(ctx context.Context, size int) (err error) {
 				if s == appendValidated {
 					fn = l.AppendValidated
 				}
-				s0 := fs.total()
+				s0 := fs.Syncs()
 				t0 := time.Now()
 				for i := 1; i < per; i++ { // the first batch stays
 					if i&255 == 0 && done.Load() {
@@ -143,7 +145,7 @@ func (r *runner) appendSize(ctx context.Context, size int) (err error) {
 					}
 				}
 				elapsed, n = time.Since(t0), int64(per-1)*int64(size)
-				timedSyncs += fs.total() - s0
+				timedSyncs += fs.Syncs() - s0
 				if err := reset(); err != nil {
 					return err
 				}

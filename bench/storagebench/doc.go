@@ -3,9 +3,10 @@
 // with a reference that does the same I/O with plain system calls on the
 // same file system in the same run. It is what `weir bench storage` runs,
 // for embedders who want to know what the engine alone costs on their
-// hardware; the log package's own benchmarks (log/bench_timing_test.go,
-// log/open_timing_test.go, scripts/bench-storage.sh) measure the same
-// things under go test.
+// hardware, and scripts/bench-storage.sh runs it. The log package's own
+// benchmarks (log/*_timing_test.go) measure only what this package cannot:
+// allocations per Append and Read, and opening logs in states that need
+// the package's internals (unclean shutdown, 10,000 segments).
 //
 //	res, err := storagebench.Run(ctx, storagebench.Options{Dir: "/data"})
 //	if err != nil { ... }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weirhq/weir/internal/batchgen"
+	"github.com/weirhq/weir/internal/vfs"
 	"github.com/weirhq/weir/log"
 	"golang.org/x/sys/unix"
 )
@@ -23,8 +25,7 @@ const (
 	durableCap = 1 << 30
 	// manyLogsSegment and manyLogsIndex are the segment and index sizes
 	// of many-logs: the segment is preallocated whole (PreallocateBytes
-	// defaults to 16 MiB), as log's BenchmarkGroupCommitLogs
-	// prealloc=true variant does.
+	// defaults to 16 MiB).
 	manyLogsSegment = 16 << 20
 	manyLogsIndex   = 128 << 10
 )
@@ -113,7 +114,7 @@ func measureDurable(ctx context.Context, workers, size int, d time.Duration, syn
 func makeBatches(n, size int) ([][]byte, error) {
 	bufs := make([][]byte, n)
 	for i := range bufs {
-		b, err := makeSizedBatch(size)
+		b, err := batchgen.Sized(size)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +204,7 @@ func (r *runner) groupCommit(ctx context.Context, workers int) error {
 // groupCommitLog is one sample of the engine: a fresh log with group
 // commit (FlushMaxDelay 1 ms, its private flusher), len(bufs) appenders.
 func groupCommitLog(ctx context.Context, dir string, bufs [][]byte, d time.Duration) (res durableSample, err error) {
-	fs := newCountingFS()
+	fs := vfs.NewCountingFS(vfs.OS)
 	l, err := log.Open(filepath.Join(dir, "log"), &log.Options{
 		FlushPolicy:   log.FlushGroup,
 		FlushMaxDelay: time.Millisecond,
@@ -214,7 +215,7 @@ func groupCommitLog(ctx context.Context, dir string, bufs [][]byte, d time.Durat
 		return res, err
 	}
 	defer func() { err = errors.Join(err, l.Close()) }()
-	return measureDurable(ctx, len(bufs), durableSize, d, fs.total, func(ctx context.Context, w int) error {
+	return measureDurable(ctx, len(bufs), durableSize, d, fs.Syncs, func(ctx context.Context, w int) error {
 		res, err := l.Append(bufs[w])
 		if err != nil {
 			return err
@@ -458,7 +459,7 @@ func (r *runner) runManyLogs(ctx context.Context) error {
 // Flusher (default options: 64 workers, syncfs for 8 or more logs due
 // together), each warmed by one durable append, then len(bufs) appenders.
 func manyLogs(ctx context.Context, dir string, nlogs int, bufs [][]byte, d time.Duration) (res durableSample, err error) {
-	fs := newCountingFS()
+	fs := vfs.NewCountingFS(vfs.OS)
 	fl := log.NewFlusher(log.FlusherOptions{})
 	defer func() { err = errors.Join(err, fl.Close()) }()
 	opts := &log.Options{
@@ -493,7 +494,7 @@ func manyLogs(ctx context.Context, dir string, nlogs int, bufs [][]byte, d time.
 	}
 	// Warm up every log: the first append writes the checkpoint and the
 	// first flush syncs the directory.
-	warm, err := makeSizedBatch(durableSize)
+	warm, err := batchgen.Sized(durableSize)
 	if err != nil {
 		return res, err
 	}
@@ -509,7 +510,7 @@ func manyLogs(ctx context.Context, dir string, nlogs int, bufs [][]byte, d time.
 	}
 	var next atomic.Uint64
 	return measureDurable(ctx, len(bufs), durableSize, d,
-		func() int64 { return fs.total() + fl.SyncFSCalls() },
+		func() int64 { return fs.Syncs() + fl.SyncFSCalls() },
 		func(ctx context.Context, w int) error {
 			l := logs[next.Add(1)%uint64(nlogs)]
 			res, err := l.Append(bufs[w])

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weirhq/weir/internal/batchgen"
 	"github.com/weirhq/weir/log"
 )
 
@@ -48,7 +49,7 @@ func (r *runner) buildFixture(ctx context.Context) (bool, error) {
 	if !r.fits("read and open", size+64<<20) {
 		return false, nil
 	}
-	buf, err := makeSizedBatch(fixtureBatch)
+	buf, err := batchgen.Sized(fixtureBatch)
 	if err != nil {
 		return false, err
 	}

@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/weirhq/weir/internal/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -254,47 +253,6 @@ func fsName(magic int64) string {
 		return "nfs"
 	}
 	return fmt.Sprintf("0x%x", magic)
-}
-
-// countingFS counts File.Sync and SyncDir calls of the real file system.
-type countingFS struct {
-	vfs.FS
-	syncs    atomic.Int64
-	dirSyncs atomic.Int64
-}
-
-// newCountingFS wraps the real file system.
-func newCountingFS() *countingFS { return &countingFS{FS: vfs.OS} }
-
-// Unwrap lets the log treat the counting layer as the real file system
-// (so that syncfs group commits apply); syncfs calls are counted by the
-// Flusher (SyncFSCalls).
-func (c *countingFS) Unwrap() vfs.FS { return c.FS }
-
-// total returns the fsyncs of files and directories so far.
-func (c *countingFS) total() int64 { return c.syncs.Load() + c.dirSyncs.Load() }
-
-func (c *countingFS) OpenFile(name string, flag int, perm os.FileMode) (vfs.File, error) {
-	f, err := c.FS.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	return &countingFile{File: f, fs: c}, nil
-}
-
-func (c *countingFS) SyncDir(dir string) error {
-	c.dirSyncs.Add(1)
-	return c.FS.SyncDir(dir)
-}
-
-type countingFile struct {
-	vfs.File
-	fs *countingFS
-}
-
-func (f *countingFile) Sync() error {
-	f.fs.syncs.Add(1)
-	return f.File.Sync()
 }
 
 // parallel calls fn(0..n-1) on at most workers goroutines and returns the

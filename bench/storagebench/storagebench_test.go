@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weirhq/weir/batch"
+	"github.com/weirhq/weir/internal/batchgen"
 )
 
 // tinyOptions are options for a run of a few seconds in dir.
@@ -175,15 +175,8 @@ func TestStops(t *testing.T) {
 }
 
 func TestHelpers(t *testing.T) {
-	for _, size := range []int{MinBatchSize, 1 << 10, 16 << 10, 1 << 20} {
-		b, err := makeSizedBatch(size)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, err := batch.Validate(b)
-		if err != nil || len(b) != size || h.Size() != size || h.NumRecords < 2 {
-			t.Fatalf("makeSizedBatch(%d): %d bytes, %+v, %v", size, len(b), h, err)
-		}
+	if b, err := batchgen.Sized(MinBatchSize); err != nil || len(b) != MinBatchSize {
+		t.Fatalf("batchgen.Sized(MinBatchSize): %d bytes, %v", len(b), err)
 	}
 	mem := make([]byte, 1003)
 	for i := range mem {

@@ -3,7 +3,8 @@
 // Every file the storage engine touches is opened through an FS, so tests can
 // swap the real file system for one that simulates a power loss (CrashFS,
 // forgetting every write and every directory entry not covered by an fsync) or
-// one that injects errors (ErrorFS, e.g. EIO or ENOSPC on write or fsync).
+// one that injects errors (ErrorFS, e.g. EIO or ENOSPC on write or fsync);
+// benchmarks count fsyncs through CountingFS.
 //
 // The real path stays thin: OS returns *os.File-backed files, and Fd exposes
 // the descriptor because mmap and sendfile need a real one. Wrappers must keep
