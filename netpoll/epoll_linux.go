@@ -4,6 +4,7 @@ package netpoll
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -101,8 +103,14 @@ type loop struct {
 	id int
 
 	epfd int
-	efd  int // eventfd, woken by schedule
-	lfd  int // listener (loop 0 only), -1 otherwise or once closed
+	// epFile holds epfd registered with the Go runtime's poller, so that
+	// an idle loop parks like any goroutine waiting on a socket instead of
+	// blocking its thread in epoll_wait (nil if the runtime refused it).
+	epFile   *os.File
+	epRaw    syscall.RawConn
+	deadline int64 // read deadline set on epFile (server clock), -1: none
+	efd      int   // eventfd, woken by schedule
+	lfd      int   // listener (loop 0 only), -1 otherwise or once closed
 
 	// Loop-goroutine state.
 	events      []unix.EpollEvent
@@ -202,12 +210,45 @@ func newLoop(t *epollTransport, id int) (*loop, error) {
 		l.closeFds()
 		return nil, fmt.Errorf("netpoll: epoll_ctl eventfd: %w", err)
 	}
+	l.registerEpoll()
 	return l, nil
+}
+
+// registerEpoll hands epfd to the runtime's poller: an epoll fd is
+// readable while it has events, so the loop can wait for it as for a
+// socket. Without this, a blocked epoll_wait holds a thread in a system
+// call, which the runtime's monitor takes the P from after 20 µs and which
+// needs a thread handoff to resume: thousands of futex wakes and
+// nanosleeps a second under a steady trickle of requests.
+func (l *loop) registerEpoll() {
+	l.deadline = -1
+	if unix.SetNonblock(l.epfd, true) != nil {
+		return
+	}
+	// The file owns epfd from here on (closeEpoll closes it).
+	l.epFile = os.NewFile(uintptr(l.epfd), "epoll")
+	rc, err := l.epFile.SyscallConn()
+	if err == nil {
+		// Deadlines work only on files the poller took.
+		err = l.epFile.SetReadDeadline(time.Time{})
+	}
+	if err == nil {
+		l.epRaw = rc
+	}
+	// Otherwise wait blocks in epoll_wait, which ignores O_NONBLOCK.
+}
+
+func (l *loop) closeEpoll() {
+	if l.epFile != nil {
+		l.epFile.Close()
+		return
+	}
+	unix.Close(l.epfd)
 }
 
 func (l *loop) closeFds() {
 	unix.Close(l.efd)
-	unix.Close(l.epfd)
+	l.closeEpoll()
 }
 
 func (l *loop) ctl(op, fd int, events uint32) error {
@@ -312,10 +353,10 @@ func (l *loop) run() {
 }
 
 // wait returns the next events. It polls without blocking first, and again
-// after letting other goroutines run on this P, before it blocks: a loop
-// blocked in epoll_wait is a goroutine in a system call, and waking it costs
-// a thread handoff in the Go scheduler (futex wake, then a wait for a P);
-// under load the next events are usually ready before that.
+// after letting other goroutines run on this P; under load the next events
+// are usually ready by then. Then it parks on the runtime's poller until
+// epfd is readable or the next timer is due (see registerEpoll), or, if
+// the poller refused epfd, blocks in epoll_wait.
 func (l *loop) wait() (int, error) {
 	for i := range 2 {
 		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(l.epfd),
@@ -330,11 +371,38 @@ func (l *loop) wait() (int, error) {
 			runtime.Gosched()
 		}
 	}
-	return unix.EpollWait(l.epfd, l.events, l.waitMillis())
+	if l.epRaw == nil {
+		return unix.EpollWait(l.epfd, l.events, l.waitMillis())
+	}
+	next := l.nextTimer()
+	if next >= 0 && next <= l.s.now() {
+		return 0, nil
+	}
+	if next != l.deadline {
+		var t time.Time
+		if next >= 0 {
+			t = l.s.epoch.Add(time.Duration(next))
+		}
+		l.epFile.SetReadDeadline(t)
+		l.deadline = next
+	}
+	var n int
+	var werr error
+	err := l.epRaw.Read(func(fd uintptr) bool {
+		n, werr = unix.EpollWait(int(fd), l.events, 0)
+		return werr != nil || n > 0
+	})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return n, werr
 }
 
-// waitMillis is the epoll_wait timeout: until the next timer, or forever.
-func (l *loop) waitMillis() int {
+// nextTimer is when the loop's next timer is due (server clock), or -1.
+func (l *loop) nextTimer() int64 {
 	next := int64(-1)
 	if l.s.cfg.IdleTimeout > 0 {
 		next = l.nextSweep
@@ -347,6 +415,12 @@ func (l *loop) waitMillis() int {
 	if l.acceptAgain != 0 && (next < 0 || l.acceptAgain < next) {
 		next = l.acceptAgain
 	}
+	return next
+}
+
+// waitMillis is the epoll_wait timeout: until the next timer, or forever.
+func (l *loop) waitMillis() int {
+	next := l.nextTimer()
 	if next < 0 {
 		return -1
 	}
@@ -375,7 +449,7 @@ func (l *loop) exit(force bool) bool {
 		unix.Close(l.lfd)
 		l.lfd = -1
 	}
-	unix.Close(l.epfd)
+	l.closeEpoll()
 	return true
 }
 
