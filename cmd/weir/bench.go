@@ -184,7 +184,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *quiet {
 		logw = io.Discard
 	} else {
-		progress = progressPrinter(stderr)
+		progress, logw = progressPrinter(stderr)
 	}
 	if *profDir != "" {
 		if err := os.MkdirAll(*profDir, 0o755); err != nil {
@@ -196,6 +196,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		KeepTopics: *keep, CPUProfileDir: *profDir}
 	fmt.Fprintf(logw, "weir bench: %d workloads × %d targets × %d repetitions; report in %s\n", len(workloads), len(tgs), max(*reps, 1), *out)
 	results, errs := suite.Run(ctx)
+	logw.Write(nil) // on a terminal, clear the last progress line
 	for _, err := range errs {
 		fmt.Fprintf(stderr, "weir bench: %v\n", err)
 	}
@@ -295,13 +296,18 @@ func containsKind(ts []bench.Target, k bench.Kind) bool {
 }
 
 // progressPrinter renders progress: a line rewritten in place on a
-// terminal, a line every 5 seconds otherwise.
-func progressPrinter(w io.Writer) func(bench.Progress) {
+// terminal, a line every 5 seconds otherwise. Log lines go through the
+// writer it returns, which on a terminal first clears the progress line.
+func progressPrinter(w io.Writer) (func(bench.Progress), io.Writer) {
 	tty := false
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			tty = true
 		}
+	}
+	logw := w
+	if tty {
+		logw = clearLine{w}
 	}
 	var last time.Time
 	return func(p bench.Progress) {
@@ -325,7 +331,17 @@ func progressPrinter(w io.Writer) func(bench.Progress) {
 			last = time.Now()
 			fmt.Fprintln(w, line)
 		}
+	}, logw
+}
+
+// clearLine writes after erasing the terminal's current line.
+type clearLine struct{ w io.Writer }
+
+func (c clearLine) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(c.w, "\r\033[K"); err != nil {
+		return 0, err
 	}
+	return c.w.Write(p)
 }
 
 // runBenchServe is the hidden command a null or kfake target runs in a
