@@ -303,6 +303,9 @@ drain-timeout: 20s
 		if r.Kind != "backlog" && (len(r.Series) == 0 || (r.E2E.Count == 0) != (r.Target == "null")) {
 			t.Errorf("%s/%s: %d samples, %d latencies", r.Workload, r.Target, len(r.Series), r.E2E.Count)
 		}
+		if r.ConsumeMBps <= 0 {
+			t.Errorf("%s/%s: consume rate %v", r.Workload, r.Target, r.ConsumeMBps)
+		}
 		if r.Target == "weir" && r.Kind != "backlog" && r.Consumed.Records != r.Produced.Records+r.WarmupRecords && r.Workload != "group" {
 			t.Errorf("%s: direct consumers read %d records, %d were produced", r.Workload, r.Consumed.Records, r.Produced.Records+r.WarmupRecords)
 		}

@@ -26,6 +26,7 @@ func dur(d time.Duration) float64 { return float64(d) / 1e6 } // ms
 var (
 	colMBps    = column{"produce MB/s", func(r *Result) float64 { return r.ProduceMBps }, "%.0f", true}
 	colRecs    = column{"records/s", func(r *Result) float64 { return r.RecordsPerSec }, "%.0f", true}
+	colCons    = column{"consume MB/s", func(r *Result) float64 { return nanIfZero(r.ConsumeMBps) }, "%.0f", false}
 	colE2E50   = column{"e2e p50 ms", func(r *Result) float64 { return e2e(r, r.E2E.P50) }, "%.2f", false}
 	colE2E99   = column{"e2e p99 ms", func(r *Result) float64 { return e2e(r, r.E2E.P99) }, "%.2f", false}
 	colE2E999  = column{"e2e p99.9 ms", func(r *Result) float64 { return e2e(r, r.E2E.P999) }, "%.2f", false}
@@ -100,7 +101,7 @@ func columnsFor(rs []*Result) []column {
 	case "backlog":
 		cols = []column{colFill, colRead, colReadCPU, colPeak, colErrs, colRetries}
 	default:
-		cols = []column{colMBps, colRecs, colE2E50, colE2E99, colE2E999, colE2E9999, colE2EMax, colAck50, colAck99, colCPUGB, colClient, colLag, colPeak, colErrs, colRetries}
+		cols = []column{colMBps, colRecs, colCons, colE2E50, colE2E99, colE2E999, colE2E9999, colE2EMax, colAck50, colAck99, colCPUGB, colClient, colLag, colPeak, colErrs, colRetries}
 	}
 	if slices.ContainsFunc(rs, func(x *Result) bool { return x.Commits > 0 || x.CommitLag != 0 }) {
 		cols = append(cols, colCommits, colCLag)

@@ -44,11 +44,14 @@ type Result struct {
 
 	ProduceMBps   float64 // acknowledged value bytes per second
 	RecordsPerSec float64 // acknowledged records per second
-	ConsumeMBps   float64 // backlog workloads: read rate
-	E2E           LatencySummary
-	Ack           LatencySummary  // produce acknowledgement latency
-	E2ECurve      []QuantileValue `json:",omitempty"`
-	AckCurve      []QuantileValue `json:",omitempty"`
+	// ConsumeMBps is the consumers' read rate: of the backlog, or, with
+	// concurrent consumers, from the end of the warm-up until they caught
+	// up with the producers.
+	ConsumeMBps float64
+	E2E         LatencySummary
+	Ack         LatencySummary  // produce acknowledgement latency
+	E2ECurve    []QuantileValue `json:",omitempty"`
+	AckCurve    []QuantileValue `json:",omitempty"`
 	// WarmupRecords were produced during the warm-up, not counted above.
 	WarmupRecords int64
 	// Series is the run's time series, one sample a second.
@@ -289,6 +292,7 @@ func measure(ctx context.Context, cfg *Config, srv *server, clk clock, t *tally,
 		smp.setPhase("produce")
 	}
 	m.begin(ctx)
+	begin, c0 := time.Now(), rd.bytes.Load()
 	<-done
 	recs, _ := t.snapshot()
 	t.mu.Lock()
@@ -303,6 +307,11 @@ func measure(ctx context.Context, cfg *Config, srv *server, clk clock, t *tally,
 		res.DrainTime = time.Since(drainStart)
 	}
 	m.end(ctx, res, mBytes)
+	if w.Consumers > 0 {
+		// What the consumers read from the end of the warm-up until they
+		// caught up (or gave up).
+		res.ConsumeMBps = float64(rd.bytes.Load()-c0) / 1e6 / time.Since(begin).Seconds()
+	}
 	res.Series = smp.finish()
 	res.Produced = Counts{mRecs, mBytes}
 	if res.Elapsed > 0 {
