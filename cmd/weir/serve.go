@@ -43,7 +43,7 @@ var serveKeys = []struct{ key, help string }{
 	{"group.initial.rebalance.delay.ms", "hold an empty group's first rebalance open this long (default 0)"},
 	{"offsets.retention.minutes", "drop committed offsets of groups empty this long (default 10080)"},
 	{"weir.flush.policy", "durability: group (default; fsync before acks=all answers), interval, always"},
-	{"weir.flush.max.delay.ms", "group commit window (default 1)"},
+	{"weir.flush.max.delay.ms", "group commit window in ms, fractions allowed (default 0.2)"},
 	{"weir.transport", "network layer: epoll (default on Linux) or net"},
 	{"weir.event.loops", "epoll event loops (default: number of CPUs)"},
 	{"weir.log.level", "debug, info (default), warn, error"},
@@ -251,8 +251,12 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 		case "weir.flush.policy":
 			cfg.FlushPolicy, err = log.ParseFlushPolicy(v)
 		case "weir.flush.max.delay.ms":
-			if n, err = num(); err == nil {
-				cfg.FlushMaxDelay = time.Duration(n) * time.Millisecond
+			var ms float64
+			if ms, err = strconv.ParseFloat(v, 64); err == nil && (ms <= 0 || ms > 10000) {
+				err = errors.New("want a number of milliseconds in (0, 10000]")
+			}
+			if err == nil {
+				cfg.FlushMaxDelay = time.Duration(ms * float64(time.Millisecond))
 			}
 		case "weir.transport":
 			if v != "epoll" && v != "net" {

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServeConfigFlushDelay: the group commit window takes fractions of a
+// millisecond; zero keeps the broker's default; nonsense is refused.
+func TestServeConfigFlushDelay(t *testing.T) {
+	for v, want := range map[string]time.Duration{"0.2": 200 * time.Microsecond, "1": time.Millisecond, "2.5": 2500 * time.Microsecond} {
+		cfg, _, _, err := serveConfig(map[string]string{"weir.flush.max.delay.ms": v})
+		if err != nil || cfg.FlushMaxDelay != want {
+			t.Errorf("%s: %v, %v; want %v", v, cfg.FlushMaxDelay, err, want)
+		}
+	}
+	for _, v := range []string{"0", "-1", "abc", "1e9"} {
+		_, _, _, err := serveConfig(map[string]string{"weir.flush.max.delay.ms": v})
+		if err == nil || !strings.Contains(err.Error(), "weir.flush.max.delay.ms") {
+			t.Errorf("%q: error %v", v, err)
+		}
+	}
+}
