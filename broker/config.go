@@ -38,10 +38,10 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// FlushPolicy and FlushMaxDelay set durability (see log.Options).
 	// The broker's group commit window defaults to DefaultFlushMaxDelay,
-	// shorter than the log library's: measured with weir bench at 20 MB/s
-	// of acks=all, 200 µs instead of 1 ms took end-to-end p50 from 2.3 to
-	// 1.5 ms and p99 from 5.3 to 4.8 ms for 20% more CPU per GB (more
-	// fsyncs), and changed max throughput by nothing measurable.
+	// shorter than the log library's: measured with weir bench at 5–50 MB/s
+	// of acks=all, 200 µs instead of 1 ms takes end-to-end p50 from about
+	// 2.3 to 1.5 ms for 10–35% more CPU per GB (more fsyncs); p99 and max
+	// throughput move within noise (docs/DECISIONS.md).
 	FlushPolicy   log.FlushPolicy
 	FlushMaxDelay time.Duration
 	// Group coordinator settings (Kafka's group.* and offsets.* keys);
