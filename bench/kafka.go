@@ -291,38 +291,18 @@ func runKafka(ctx context.Context, cfg *Config, srv *server, res *Result) error 
 		// Fill, unmeasured but reported, then fresh consumers read it all.
 		t := newTally(0)
 		rd := newReader(0)
-		n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
-		smp := startSampler(cfg, srv, k.clk, t, rd, 0, "fill")
-		start := time.Now()
-		k.produce(ctx, t, n, 0, 24*time.Hour)
-		fill := time.Since(start)
-		recs, bytes := t.snapshot()
-		res.Produced = Counts{recs, bytes}
-		res.ProduceMBps = float64(bytes) / 1e6 / fill.Seconds()
-		res.RecordsPerSec = float64(recs) / fill.Seconds()
-		res.Ack = t.ack.Summary()
-		if errs, first := t.errors(); errs > 0 {
-			smp.finish()
-			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", errs, first)
+		smp, recs, err := fillBacklog(cfg, srv, k.clk, t, rd, res, func(n int64) { k.produce(ctx, t, n, 0, 24*time.Hour) })
+		if err != nil {
+			return err
 		}
-		cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
 		if err := k.newConsumers(rd); err != nil {
 			smp.finish()
 			return err
 		}
-		smp.setPhase("read")
-		cctx, cancel := context.WithTimeout(ctx, w.Duration)
-		defer cancel()
-		target := &atomic.Int64{}
-		target.Store(recs)
-		m.begin(ctx)
-		start = time.Now()
-		k.consume(cctx, rd, target, false)()
-		res.Elapsed = time.Since(start)
-		m.end(ctx, res, rd.bytes.Load())
-		res.Series = smp.finish()
-		res.Drained = rd.records.Load() >= recs
-		res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
+		readBacklog(ctx, cfg, m, smp, rd, res, recs, func(ctx context.Context, target *atomic.Int64) error {
+			k.consume(ctx, rd, target, false)()
+			return nil
+		})
 		k.finish(res, t, rd)
 		return nil
 	}

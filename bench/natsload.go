@@ -100,36 +100,17 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 	}
 
 	if w.BacklogBytes > 0 {
-		n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
-		smp := startSampler(cfg, srv, clk, t, rd, 0, "fill")
-		defer smp.finish()
-		start := time.Now()
-		publishNATS(ctx, pjs, clk, w, subjects, t, newPacer(clk, 0, 24*time.Hour), n)
-		fill := time.Since(start)
-		recs, bytes := t.snapshot()
-		res.Produced = Counts{recs, bytes}
-		res.ProduceMBps = float64(bytes) / 1e6 / fill.Seconds()
-		res.RecordsPerSec = float64(recs) / fill.Seconds()
-		res.Ack = t.ack.Summary()
-		if errs, first := t.errors(); errs > 0 {
-			return fmt.Errorf("bench: backlog fill: %d errors, first: %w", errs, first)
-		}
-		smp.setPhase("read")
-		cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
-		cctx, cancel := context.WithTimeout(ctx, w.Duration)
-		defer cancel()
-		target := &atomic.Int64{}
-		target.Store(recs)
-		m.begin(ctx)
-		start = time.Now()
-		if err := consume(cctx, target, false); err != nil {
+		smp, recs, err := fillBacklog(cfg, srv, clk, t, rd, res, func(n int64) {
+			publishNATS(ctx, pjs, clk, w, subjects, t, newPacer(clk, 0, 24*time.Hour), n)
+		})
+		if err != nil {
 			return err
 		}
-		res.Elapsed = time.Since(start)
-		m.end(ctx, res, rd.bytes.Load())
-		res.Series = smp.finish()
-		res.Drained = rd.records.Load() >= recs
-		res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
+		if err := readBacklog(ctx, cfg, m, smp, rd, res, recs, func(ctx context.Context, target *atomic.Int64) error {
+			return consume(ctx, target, false)
+		}); err != nil {
+			return err
+		}
 	} else {
 		target := &atomic.Int64{}
 		target.Store(1<<63 - 1)

@@ -322,3 +322,45 @@ func measure(ctx context.Context, cfg *Config, srv *server, clk clock, t *tally,
 	res.AckCurve = t.ack.Curve()
 	res.WarmupRecords = recs - mRecs
 }
+
+// fillBacklog produces a catch-up workload's backlog (reported, not
+// measured) while sampling, and fills in res's produce figures. It
+// returns the sampler, to go on with the read, and the records acked.
+func fillBacklog(cfg *Config, srv *server, clk clock, t *tally, rd *reader, res *Result, produce func(records int64)) (*sampler, int64, error) {
+	w := &cfg.Workload
+	n := (w.BacklogBytes + int64(w.RecordBytes) - 1) / int64(w.RecordBytes)
+	smp := startSampler(cfg, srv, clk, t, rd, 0, "fill")
+	start := time.Now()
+	produce(n)
+	fill := time.Since(start)
+	recs, bytes := t.snapshot()
+	res.Produced = Counts{recs, bytes}
+	res.ProduceMBps = float64(bytes) / 1e6 / fill.Seconds()
+	res.RecordsPerSec = float64(recs) / fill.Seconds()
+	res.Ack = t.ack.Summary()
+	if errs, first := t.errors(); errs > 0 {
+		smp.finish()
+		return nil, 0, fmt.Errorf("bench: backlog fill: %d errors, first: %w", errs, first)
+	}
+	cfg.logf("backlog of %d records (%.0f MB) filled at %.0f MB/s; reading it back", recs, float64(bytes)/1e6, res.ProduceMBps)
+	return smp, recs, nil
+}
+
+// readBacklog measures fresh consumers (read) reading the recs records of
+// the backlog, for at most the workload's duration, and ends the sampling.
+func readBacklog(ctx context.Context, cfg *Config, m *meter, smp *sampler, rd *reader, res *Result, recs int64, read func(ctx context.Context, target *atomic.Int64) error) error {
+	smp.setPhase("read")
+	cctx, cancel := context.WithTimeout(ctx, cfg.Workload.Duration)
+	defer cancel()
+	target := &atomic.Int64{}
+	target.Store(recs)
+	m.begin(ctx)
+	start := time.Now()
+	err := read(cctx, target)
+	res.Elapsed = time.Since(start)
+	m.end(ctx, res, rd.bytes.Load())
+	res.Series = smp.finish()
+	res.Drained = rd.records.Load() >= recs
+	res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
+	return err
+}
