@@ -106,6 +106,24 @@ func (c *clientFlags) adminSession() (*kadm.Client, context.Context, func(), err
 	return adm, ctx, func() { cancel(); adm.Close() }, nil
 }
 
+// namesSession parses "weir CMD [flags] NAME..." (at least one NAME; what
+// says what a NAME is in the usage error) and opens the command's admin
+// session. A code of 0 or more means the command is over with that code.
+func namesSession(fl *flag.FlagSet, cf *clientFlags, cmd, what string, args []string, stderr io.Writer) (names []string, adm *kadm.Client, ctx context.Context, done func(), code int) {
+	names, err := parseFlags(fl, args)
+	if err != nil {
+		return nil, nil, nil, nil, parseExit(err)
+	}
+	if len(names) == 0 {
+		return nil, nil, nil, nil, usageErr(stderr, cmd, "want at least one %s", what)
+	}
+	adm, ctx, done, err = cf.adminSession()
+	if err != nil {
+		return nil, nil, nil, nil, usageErr(stderr, cmd, "%v", err)
+	}
+	return names, adm, ctx, done, -1
+}
+
 // signalContext is canceled by SIGINT or SIGTERM.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

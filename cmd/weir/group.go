@@ -117,16 +117,9 @@ func groupList(args []string, stdout, stderr io.Writer) int {
 
 func groupDescribe(args []string, stdout, stderr io.Writer) int {
 	fl, cf := groupFlags("describe", "GROUP...", stderr)
-	pos, err := parseFlags(fl, args)
-	if err != nil {
-		return parseExit(err)
-	}
-	if len(pos) == 0 {
-		return usageErr(stderr, "group describe", "want at least one GROUP")
-	}
-	adm, ctx, done, err := cf.adminSession()
-	if err != nil {
-		return usageErr(stderr, "group describe", "%v", err)
+	pos, adm, ctx, done, code := namesSession(fl, cf, "group describe", "GROUP", args, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer done()
 	// Lag describes the groups, fetches their committed offsets and lists
@@ -136,7 +129,8 @@ func groupDescribe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "weir group describe: %s\n", cf.errText(err, ""))
 		return 1
 	}
-	code, printed := 0, false
+	code = 0
+	printed := false
 	for _, name := range pos {
 		l, ok := lags[name]
 		if !ok {
@@ -257,16 +251,9 @@ func assignmentText(a kadm.GroupMemberAssignment) string {
 
 func groupDelete(args []string, stdout, stderr io.Writer) int {
 	fl, cf := groupFlags("delete", "GROUP...", stderr)
-	pos, err := parseFlags(fl, args)
-	if err != nil {
-		return parseExit(err)
-	}
-	if len(pos) == 0 {
-		return usageErr(stderr, "group delete", "want at least one GROUP")
-	}
-	adm, ctx, done, err := cf.adminSession()
-	if err != nil {
-		return usageErr(stderr, "group delete", "%v", err)
+	pos, adm, ctx, done, code := namesSession(fl, cf, "group delete", "GROUP", args, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer done()
 	resps, err := adm.DeleteGroups(ctx, pos...)
@@ -274,7 +261,7 @@ func groupDelete(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "weir group delete: %s\n", cf.errText(err, ""))
 		return 1
 	}
-	code := 0
+	code = 0
 	for _, name := range pos {
 		r, ok := resps[name]
 		switch {

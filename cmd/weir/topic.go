@@ -134,19 +134,12 @@ func topicList(args []string, stdout, stderr io.Writer) int {
 
 func topicDescribe(args []string, stdout, stderr io.Writer) int {
 	fl, cf := topicFlags("describe", "NAME...", stderr)
-	pos, err := parseFlags(fl, args)
-	if err != nil {
-		return parseExit(err)
-	}
-	if len(pos) == 0 {
-		return usageErr(stderr, "topic describe", "want at least one topic NAME")
-	}
-	adm, ctx, done, err := cf.adminSession()
-	if err != nil {
-		return usageErr(stderr, "topic describe", "%v", err)
+	pos, adm, ctx, done, code := namesSession(fl, cf, "topic describe", "topic NAME", args, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer done()
-	code := 0
+	code = 0
 	for i, name := range pos {
 		if i > 0 {
 			fmt.Fprintln(stdout)
@@ -331,16 +324,9 @@ func topicAlter(args []string, stdout, stderr io.Writer) int {
 
 func topicDelete(args []string, stdout, stderr io.Writer) int {
 	fl, cf := topicFlags("delete", "NAME...", stderr)
-	pos, err := parseFlags(fl, args)
-	if err != nil {
-		return parseExit(err)
-	}
-	if len(pos) == 0 {
-		return usageErr(stderr, "topic delete", "want at least one topic NAME")
-	}
-	adm, ctx, done, err := cf.adminSession()
-	if err != nil {
-		return usageErr(stderr, "topic delete", "%v", err)
+	pos, adm, ctx, done, code := namesSession(fl, cf, "topic delete", "topic NAME", args, stderr)
+	if code >= 0 {
+		return code
 	}
 	defer done()
 	resps, err := adm.DeleteTopics(ctx, pos...)
@@ -348,7 +334,7 @@ func topicDelete(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "weir topic delete: %s\n", cf.errText(err, ""))
 		return 1
 	}
-	code := 0
+	code = 0
 	for _, name := range pos {
 		r, ok := resps[name]
 		switch {
