@@ -3,6 +3,7 @@ package log
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,27 @@ func wantFailed(t *testing.T, what string, err, cause error) {
 	}
 	if cause != nil && !errors.Is(err, cause) {
 		t.Fatalf("%s: err %v does not wrap %v", what, err, cause)
+	}
+}
+
+// staysFailed checks a log after a fault: its durable offset stays at
+// durable (no stray flush moves it), the failure was logged, Close reports
+// it, and reopening dir finds everything durable intact.
+func staysFailed(t *testing.T, l *Log, dir string, durable int64, logBuf fmt.Stringer) {
+	t.Helper()
+	time.Sleep(5 * time.Millisecond) // a stray flush would run now
+	if d := l.DurableOffset(); d != durable {
+		t.Fatalf("durable offset moved from %d to %d after the failure", durable, d)
+	}
+	if logged := logBuf.String(); !strings.Contains(logged, "refusing further appends") {
+		t.Errorf("the failure was not logged:\n%s", logged)
+	}
+	if err := l.Close(); err == nil {
+		t.Errorf("Close of a failed log returned nil")
+	}
+	l = reopenHealthy(t, dir, durable)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -184,20 +206,7 @@ func TestFaultWrite(t *testing.T) {
 			if err := waitCallback(failedWaiter); !errors.Is(err, ErrFailed) {
 				t.Fatalf("OnDurable waiter got %v, want ErrFailed", err)
 			}
-			time.Sleep(5 * time.Millisecond) // a stray flush would run now
-			if d := l.DurableOffset(); d != durable {
-				t.Fatalf("durable offset moved from %d to %d after the failure", durable, d)
-			}
-			if !strings.Contains(logBuf.String(), "refusing further appends") {
-				t.Errorf("the failure was not logged:\n%s", logBuf.String())
-			}
-			if err := l.Close(); err == nil {
-				t.Errorf("Close of a failed log returned nil")
-			}
-			l = reopenHealthy(t, dir, durable)
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
+			staysFailed(t, l, dir, durable, logBuf)
 		})
 	}
 }
@@ -310,20 +319,7 @@ func TestFaultSync(t *testing.T) {
 			_, err = appendDet(t, l, 1)
 			wantFailed(t, "append after the failure", err, tc.err)
 			wantFailed(t, "WaitDurable after the failure", l.WaitDurable(ctx, l.EndOffset()-1), nil)
-			time.Sleep(5 * time.Millisecond)
-			if d2 := l.DurableOffset(); d2 != d {
-				t.Fatalf("durable offset moved from %d to %d after the failure", d, d2)
-			}
-			if !strings.Contains(logBuf.String(), "refusing further appends") {
-				t.Errorf("the failure was not logged:\n%s", logBuf.String())
-			}
-			if err := l.Close(); err == nil {
-				t.Errorf("Close of a failed log returned nil")
-			}
-			l = reopenHealthy(t, dir, d)
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
+			staysFailed(t, l, dir, d, logBuf)
 		})
 	}
 }
