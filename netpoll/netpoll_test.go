@@ -630,17 +630,8 @@ func TestGracefulClose(t *testing.T) {
 
 func TestCloseDrainTimeout(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
-		type held struct {
-			c   *Conn
-			seq uint64
-		}
-		var mu sync.Mutex
-		var pending []held
-		h := &handler{req: func(c *Conn, seq uint64, frame []byte) {
-			mu.Lock()
-			pending = append(pending, held{c, seq})
-			mu.Unlock()
-		}}
+		var hold holder
+		h := hold.handler()
 		ts := startServer(t, tr, Config{DrainTimeout: 200 * time.Millisecond}, h)
 		c := ts.dial(t)
 		var stream []byte
@@ -648,11 +639,7 @@ func TestCloseDrainTimeout(t *testing.T) {
 			stream = appendFrame(stream, payload(0, i, 10))
 		}
 		c.Write(stream)
-		waitFor(t, 5*time.Second, "requests", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(pending) == 3
-		})
+		waitFor(t, 5*time.Second, "requests", func() bool { return hold.count() == 3 })
 		start := time.Now()
 		ts.Close()
 		if d := time.Since(start); d < 150*time.Millisecond || d > 3*time.Second {
@@ -664,9 +651,7 @@ func TestCloseDrainTimeout(t *testing.T) {
 		}
 		// Late replies are released at once.
 		var tk tracker
-		for _, p := range pending {
-			p.c.Reply(p.seq, tk.track(echoResponse([]byte("late"))))
-		}
+		hold.replyAll(&tk)
 		tk.check(t)
 	})
 }
@@ -925,17 +910,8 @@ func TestBufferClasses(t *testing.T) {
 // replies that come after, is released once.
 func TestDisconnectWhilePaused(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
-		type held struct {
-			c   *Conn
-			seq uint64
-		}
-		var mu sync.Mutex
-		var pending []held
-		h := &handler{req: func(c *Conn, seq uint64, frame []byte) {
-			mu.Lock()
-			pending = append(pending, held{c, seq})
-			mu.Unlock()
-		}}
+		var hold holder
+		h := hold.handler()
 		ts := startServer(t, tr, Config{MaxInFlight: 4, ReadBufferBytes: 4096}, h)
 		c := ts.dial(t)
 		var stream []byte
@@ -943,21 +919,47 @@ func TestDisconnectWhilePaused(t *testing.T) {
 			stream = appendFrame(stream, payload(0, i, 1000))
 		}
 		c.Write(stream)
-		waitFor(t, 5*time.Second, "the first requests", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(pending) == 4
-		})
+		waitFor(t, 5*time.Second, "the first requests", func() bool { return hold.count() == 4 })
 		c.(*net.TCPConn).SetLinger(0)
 		c.Close()
 		time.Sleep(50 * time.Millisecond)
 		var tk tracker
-		mu.Lock()
-		for _, p := range pending {
-			p.c.Reply(p.seq, tk.track(echoResponse([]byte("late"))))
-		}
-		mu.Unlock()
+		hold.replyAll(&tk)
 		waitFor(t, 5*time.Second, "OnClose", func() bool { return h.closed.Load() == 1 })
 		tk.check(t)
 	})
+}
+
+// holder holds every request it is handed, unanswered, until replyAll.
+type holder struct {
+	mu      sync.Mutex
+	pending []heldReq
+}
+
+type heldReq struct {
+	c   *Conn
+	seq uint64
+}
+
+func (h *holder) handler() *handler {
+	return &handler{req: func(c *Conn, seq uint64, _ []byte) {
+		h.mu.Lock()
+		h.pending = append(h.pending, heldReq{c, seq})
+		h.mu.Unlock()
+	}}
+}
+
+func (h *holder) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.pending)
+}
+
+// replyAll answers every held request late, with tracked responses.
+func (h *holder) replyAll(tk *tracker) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.pending {
+		p.c.Reply(p.seq, tk.track(echoResponse([]byte("late"))))
+	}
 }
