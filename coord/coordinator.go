@@ -324,15 +324,7 @@ func (c *Coordinator) rejoinStaticLocked(now time.Time, g *group, oldID string, 
 				return // answered or removed meanwhile
 			}
 			if err != nil {
-				j, v := old.join, old.joinVersion
-				old.join = nil
-				cb.add(func() {
-					r := kmsg.NewPtrJoinGroupResponse()
-					r.Version = v
-					r.ErrorCode = kerr.CoordinatorNotAvailable.Code
-					r.Generation = -1
-					j(r)
-				})
+				failJoin(old, kerr.CoordinatorNotAvailable.Code, cb)
 				return
 			}
 			if g.generation == gen && g.state == stateStable {
@@ -689,18 +681,23 @@ func (c *Coordinator) leaveLocked(now time.Time, req *kmsg.LeaveGroupRequest, cb
 	return r
 }
 
+// failJoin answers m's pending JoinGroup with the error code.
+func failJoin(m *member, code int16, cb *callbacks) {
+	j, v := m.join, m.joinVersion
+	m.join = nil
+	cb.add(func() {
+		r := kmsg.NewPtrJoinGroupResponse()
+		r.Version = v
+		r.ErrorCode = code
+		r.Generation = -1
+		j(r)
+	})
+}
+
 // failPendingLocked answers a removed member's pending requests.
 func (c *Coordinator) failPendingLocked(m *member, cb *callbacks) {
 	if m.join != nil {
-		j, v := m.join, m.joinVersion
-		m.join = nil
-		cb.add(func() {
-			r := kmsg.NewPtrJoinGroupResponse()
-			r.Version = v
-			r.ErrorCode = kerr.UnknownMemberID.Code
-			r.Generation = -1
-			j(r)
-		})
+		failJoin(m, kerr.UnknownMemberID.Code, cb)
 	}
 	if m.sync != nil {
 		s := m.sync
