@@ -332,20 +332,10 @@ func runKafka(ctx context.Context, cfg *Config, srv *server, res *Result) error 
 
 // finish copies the counters into res.
 func (k *kafkaRun) finish(res *Result, t *tally, rd *reader) {
-	lat := rd.latency()
-	res.E2E = lat.Summary()
-	res.E2ECurve = lat.Curve()
-	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
+	res.collect(t, rd)
 	res.ProduceRequests, res.FetchRequests = k.reqs.produce.Load(), k.reqs.fetch.Load()
 	res.Retries = k.reqs.failed.Load()
 	res.Commits = k.commits.Load()
-	errs, first := t.errors()
-	res.Errors = errs + rd.errs.Load()
-	if first != nil {
-		res.FirstError = first.Error()
-	} else if rd.first != nil {
-		res.FirstError = rd.first.Error()
-	}
 }
 
 // checkCommits commits what the group consumed and compares the group's

@@ -132,17 +132,7 @@ func runNATS(ctx context.Context, cfg *Config, srv *server, res *Result) error {
 			}
 		}
 	}
-	res.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
-	lat := rd.latency()
-	res.E2E = lat.Summary()
-	res.E2ECurve = lat.Curve()
-	errs, first := t.errors()
-	res.Errors = errs + rd.errs.Load()
-	if first != nil {
-		res.FirstError = first.Error()
-	} else if rd.first != nil {
-		res.FirstError = rd.first.Error()
-	}
+	res.collect(t, rd)
 	return nil
 }
 

@@ -364,3 +364,18 @@ func readBacklog(ctx context.Context, cfg *Config, m *meter, smp *sampler, rd *r
 	res.ConsumeMBps = float64(rd.bytes.Load()) / 1e6 / res.Elapsed.Seconds()
 	return err
 }
+
+// collect copies what the producers' tally and the consumers counted.
+func (r *Result) collect(t *tally, rd *reader) {
+	lat := rd.latency()
+	r.E2E = lat.Summary()
+	r.E2ECurve = lat.Curve()
+	r.Consumed = Counts{rd.records.Load(), rd.bytes.Load()}
+	errs, first := t.errors()
+	r.Errors = errs + rd.errs.Load()
+	if first != nil {
+		r.FirstError = first.Error()
+	} else if rd.first != nil {
+		r.FirstError = rd.first.Error()
+	}
+}
