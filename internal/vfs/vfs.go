@@ -16,6 +16,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -92,8 +93,16 @@ var OS FS = osFS{}
 
 type osFS struct{}
 
+// OpenFile opens with O_NOATIME where the file's owner allows it: the
+// engine rereads what it just wrote (fetches, index rebuilds), and under
+// relatime every such read after a write would update the access time,
+// dirtying the inode and adding to the next journal commit. Without the
+// permission (a file owned by another user) it opens without the flag.
 func (osFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := os.OpenFile(name, flag|unix.O_NOATIME, perm)
+	if errors.Is(err, unix.EPERM) {
+		f, err = os.OpenFile(name, flag, perm)
+	}
 	if err != nil {
 		return nil, err
 	}
