@@ -58,6 +58,9 @@ type producePartResult struct {
 	logStartOffset int64
 	waitOffset     int64 // last offset to wait for (acks=all), -1 none
 	p              *partition
+	// Set between resolving the partition and appending to it.
+	t       *topic
+	records []byte
 }
 
 type produceTopicResult struct {
@@ -78,6 +81,7 @@ type produceCtx struct {
 	done    func(error) // bound method value, allocated once per ctx
 	onDone  func()      // bound release, allocated once per ctx
 	buf     []byte
+	half    appendJob // the appends handed to an append worker
 }
 
 var producePool sync.Pool
@@ -163,18 +167,23 @@ func (b *Broker) handleProduce(cs *conn, seq uint64, h *protocol.RequestHeader, 
 				// Only the broker writes its internal topics.
 				pr.err = kerr.InvalidTopicException.Code
 			default:
-				p := t.parts[rp.Partition]
-				pr.p = p
-				b.appendPartition(p, t, rp.Records, now, &pr)
-				if pr.err == 0 && acks == -1 && pr.waitOffset >= 0 {
-					waits++
-				}
+				pr.p, pr.t, pr.records = t.parts[rp.Partition], t, rp.Records
 			}
 			tr.parts = append(tr.parts, pr)
 		}
 	}
+	b.appendAll(ctx, now)
 	if nparts > 1 {
 		b.flusher.Release()
+	}
+	if acks == -1 {
+		for i := range ctx.topics {
+			for j := range ctx.topics[i].parts {
+				if pr := &ctx.topics[i].parts[j]; pr.err == 0 && pr.p != nil && pr.waitOffset >= 0 {
+					waits++
+				}
+			}
+		}
 	}
 	if acks == 0 {
 		cs.c.Reply(seq, nil)
@@ -419,7 +428,8 @@ func (c *produceCtx) respond() {
 func (c *produceCtx) release() {
 	for i := range c.topics {
 		for j := range c.topics[i].parts {
-			c.topics[i].parts[j].p = nil
+			pr := &c.topics[i].parts[j]
+			pr.p, pr.t, pr.records = nil, nil, nil
 		}
 	}
 	c.cs = nil

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ type Broker struct {
 	producer producerIDs
 	coord    *coord.Coordinator
 	stopBg   context.CancelFunc
+	// appenders share the appends of Produce requests to many
+	// partitions with the event loops.
+	appenders appendWorkers
 }
 
 // New opens (or creates) the broker's data directory and every partition
@@ -86,6 +90,7 @@ func New(cfg Config) (*Broker, error) {
 		defer b.bg.Done()
 		b.coord.Run(ctx, 100*time.Millisecond)
 	}()
+	b.appenders.start(runtime.GOMAXPROCS(0)-1, b.done)
 	return b, nil
 }
 
@@ -209,6 +214,7 @@ func (b *Broker) Close() error {
 		errs = append(errs, srv.Close())
 	}
 	b.bg.Wait()
+	b.appenders.wg.Wait()
 	errs = append(errs, b.closePartitions(), b.flusher.Close())
 	return errors.Join(errs...)
 }
