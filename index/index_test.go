@@ -607,8 +607,12 @@ func TestOffsetCheck(t *testing.T) {
 		}
 		ro.Close()
 	}
-	// Garbage written over the entries of a live writable index.
+	// Garbage written over the entries of a live writable index, once
+	// they are in the file (Sync moves the in-memory tail there).
 	o, path = filledOffset(t, 5)
+	if err := o.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -1048,6 +1052,128 @@ func TestAllocs(t *testing.T) {
 }
 
 func isAllZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// TestTailInMemory checks that the newest entries of a writable index stay
+// in memory (the mapped file, and so its pages, is written tailEntries at a
+// time), yet every entry reads back at once, after a truncation into the
+// tail or below it, and after Sync and Close.
+func TestTailInMemory(t *testing.T) {
+	for _, kind := range []string{"offset", "time"} {
+		t.Run(kind, func(t *testing.T) {
+			path := offsetPath(t)
+			if kind == "time" {
+				path = timePath(t)
+			}
+			var o *OffsetIndex
+			var ti *TimeIndex
+			var size int
+			if kind == "offset" {
+				o, size = openOffset(t, path, 1<<20, true), OffsetEntrySize
+			} else {
+				ti, size = openTime(t, path, 1<<20, true), TimeEntrySize
+			}
+			add := func(i int64) {
+				t.Helper()
+				if o != nil {
+					mustAppend(t, o, testBase+i, 10*i)
+				} else {
+					mustMaybeAppend(t, ti, 100+i, testBase+i)
+				}
+			}
+			n := func() int {
+				if o != nil {
+					return o.Len()
+				}
+				return ti.Len()
+			}
+			check := func(want int) {
+				t.Helper()
+				if n() != want {
+					t.Fatalf("Len() = %d, want %d", n(), want)
+				}
+				for i := int64(1); i <= int64(want); i++ {
+					if o != nil {
+						if e := o.Lookup(testBase + i); e != (OffsetEntry{testBase + i, 10 * i}) {
+							t.Fatalf("Lookup(%d) = %+v", testBase+i, e)
+						}
+					} else if e, ok := ti.LookupBefore(100 + i + 1); !ok || e != (TimeEntry{100 + i, testBase + i}) {
+						t.Fatalf("LookupBefore(%d) = %+v, %v", 100+i+1, e, ok)
+					}
+				}
+			}
+			// fileEntries counts the non-zero entries in the file.
+			fileEntries := func() int {
+				t.Helper()
+				b := readFile(t, path)
+				k := 0
+				for k*size+size <= len(b) && !allZero(b[k*size:(k+1)*size]) {
+					k++
+				}
+				return k
+			}
+			for i := int64(1); i < tailEntries; i++ {
+				add(i)
+			}
+			check(tailEntries - 1)
+			if got := fileEntries(); got != 0 {
+				t.Fatalf("%d entries in the file before the tail filled, want 0", got)
+			}
+			for i := int64(tailEntries); i <= 3*tailEntries+5; i++ {
+				add(i)
+			}
+			check(3*tailEntries + 5)
+			if got := fileEntries(); got != 3*tailEntries {
+				t.Fatalf("%d entries in the file, want the %d of three full tails", got, 3*tailEntries)
+			}
+			// Truncate into the tail, then below it; append again.
+			for _, keep := range []int64{3*tailEntries + 2, 2*tailEntries - 7} {
+				if o != nil {
+					o.TruncateTo(testBase + keep + 1)
+				} else {
+					ti.TruncateTo(testBase + keep + 1)
+				}
+				check(int(keep))
+			}
+			for i := int64(2*tailEntries - 6); i <= 2*tailEntries+10; i++ {
+				add(i)
+			}
+			check(2*tailEntries + 10)
+			if o != nil {
+				err := o.Sync()
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else if err := ti.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if got := fileEntries(); got != 2*tailEntries+10 {
+				t.Fatalf("%d entries in the file after Sync, want %d", got, 2*tailEntries+10)
+			}
+			add(2*tailEntries + 11)
+			var err error
+			if o != nil {
+				err = o.Close()
+				o = openOffset(t, path, 1<<20, false)
+			} else {
+				err = ti.Close()
+				ti = openTime(t, path, 1<<20, false)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(2*tailEntries + 11)
+		})
+	}
+}
+
+func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
 			return false

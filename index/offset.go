@@ -87,7 +87,7 @@ func (o *OffsetIndex) Append(offset, position int64) error {
 			return fmt.Errorf("%w: offset %d position %d after %d/%d", ErrOrder, offset, position, last.Offset, last.Position)
 		}
 	}
-	e := x.entry(n)
+	e := x.slot(n)
 	binary.BigEndian.PutUint32(e, uint32(rel))
 	binary.BigEndian.PutUint32(e[4:], uint32(position))
 	x.n.Store(int64(n + 1))

@@ -93,7 +93,7 @@ func (t *TimeIndex) MaybeAppend(ts, offset int64) (bool, error) {
 	if rel < 0 || rel > math.MaxUint32 {
 		return false, fmt.Errorf("%w: offset %d in segment %d", ErrOrder, offset, x.base)
 	}
-	e := x.entry(n)
+	e := x.slot(n)
 	binary.BigEndian.PutUint64(e, uint64(ts))
 	binary.BigEndian.PutUint32(e[8:], uint32(rel))
 	x.n.Store(int64(n + 1))
