@@ -841,3 +841,57 @@ func isZero(b []byte) bool {
 	}
 	return true
 }
+
+// TestHeaderMapping checks both ways Header reads: from the mapping (a
+// created segment, or one opened for appending once MapHeaders is called)
+// and with pread (any other), with the same results and errors, and that
+// an opened segment stays unmapped, so recovery may still cut it.
+func TestHeaderMapping(t *testing.T) {
+	bs, all := testBatches(t, 0, 5)
+	check := func(t *testing.T, s *Segment, mapped bool) {
+		t.Helper()
+		var pos int64
+		for i, b := range bs {
+			h, err := s.Header(pos)
+			if err != nil {
+				t.Fatalf("Header(%d): %v", pos, err)
+			}
+			want, _ := batch.ParseHeader(b)
+			if h != want {
+				t.Fatalf("batch %d: Header = %+v, want %+v", i, h, want)
+			}
+			pos += int64(len(b))
+		}
+		if _, err := s.Header(s.Size() - 1); !errors.Is(err, batch.ErrShort) {
+			t.Errorf("Header past the end = %v, want ErrShort", err)
+		}
+		if _, err := s.Header(-1); !errors.Is(err, batch.ErrShort) {
+			t.Errorf("Header(-1) = %v, want ErrShort", err)
+		}
+		if got := s.mapped.Load() != nil; got != mapped {
+			t.Fatalf("mapped after Header = %v, want %v", got, mapped)
+		}
+	}
+	t.Run("created", func(t *testing.T) {
+		s := create(t, vfs.OS, 0, Options{})
+		mustAppend(t, s, all)
+		check(t, s, true)
+	})
+	t.Run("opened", func(t *testing.T) {
+		s := writeSegment(t, 0, append(bytes.Clone(all), make([]byte, 100)...), true)
+		check(t, s, false)
+		// Recovery can still cut the zero tail.
+		if _, err := s.Recover(0, ScanOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if s.Size() != int64(len(all)) {
+			t.Fatalf("size after recovery %d, want %d", s.Size(), len(all))
+		}
+		s.MapHeaders()
+		check(t, s, true)
+	})
+	t.Run("read-only", func(t *testing.T) {
+		s := writeSegment(t, 0, all, false)
+		check(t, s, false)
+	})
+}
