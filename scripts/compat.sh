@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# compat.sh checks Weir against librdkafka, through kcat, and against
-# franz-go, through weir's own client commands. It builds weir, starts
+# compat.sh checks Weir against librdkafka, through kcat, against
+# franz-go, through weir's own client commands, and against three clients
+# with protocol code of their own: kafkajs (Node), kafka-python (Debian's
+# python3-kafka) and IBM/sarama (Go). It builds weir, starts
 # "weir serve" on a free loopback port with a temporary data directory, and:
 #
 #   1. lists metadata (kcat -L);
@@ -14,11 +16,18 @@
 #   5. produces with enable.idempotence=true;
 #   6. consumes as a consumer group (kcat -G) and resumes from the commit;
 #   7. restarts weir (SIGTERM, wait, start again on the same port and data)
-#      and checks that everything above is still readable, byte for byte.
+#      and checks that everything above is still readable, byte for byte;
+#   8. runs compat/kafkajs/test.js, compat/python/test.py and
+#      compat/sarama (each: admin APIs, produce with acks levels and
+#      codecs, idempotence, exact consume, offsets by time, a consumer
+#      group resuming from its commit).
 #
 # Any mismatch or error stops the script with "compat: FAIL: ..." and a
 # non-zero exit. Every kcat call runs under "timeout", consumers with -e,
-# so the script always ends. kcat is installed from Debian if missing.
+# so the script always ends. kcat, nodejs, npm and python3-kafka are
+# installed from Debian if missing; kafkajs comes from npm (pinned by
+# compat/kafkajs/package-lock.json) and sarama from the Go module proxy
+# (compat/sarama is a module of its own).
 #
 # Usage: scripts/compat.sh        (or: make compat)
 # Environment:
@@ -35,17 +44,27 @@ fail() {
 }
 step() { echo "== $*"; }
 
-# --- kcat -------------------------------------------------------------------
-if ! command -v kcat >/dev/null 2>&1; then
-	step "installing kcat"
+# --- clients -------------------------------------------------------------------
+# apt_install PKG... installs Debian packages (as root, or with sudo).
+apt_install() {
+	step "installing $*"
 	if [ "$(id -u)" = 0 ]; then
-		apt-get update && apt-get install -y kcat
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 	elif command -v sudo >/dev/null 2>&1; then
-		sudo apt-get update && sudo apt-get install -y kcat
+		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
 	else
-		fail "kcat is not installed and this is not root (and there is no sudo): install kcat"
+		fail "$* not installed and this is not root (and there is no sudo): install them"
 	fi
-fi
+}
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+# Debian's python3, where python3-kafka installs (a PATH python3 may be
+# another one).
+PY=/usr/bin/python3
+[ -x "$PY" ] && "$PY" -c 'import kafka' 2>/dev/null || missing+=(python3-kafka)
+[ ${#missing[@]} = 0 ] || apt_install "${missing[@]}"
 KCAT_VERSION=$(kcat -V 2>&1 | grep -m1 '^Version' || true)
 echo "kcat: ${KCAT_VERSION:-unknown version}"
 
@@ -276,5 +295,16 @@ kc -P -t idem -X enable.idempotence=true <"$WORK/in.idem2"
 cat "$WORK/in.idem2" >>"$WORK/in.idem"
 check_idem "after restart, appended"
 
+# --- 8. other clients ----------------------------------------------------------
+step "kafkajs $(sed -n 's/.*"kafkajs": "\(.*\)".*/\1/p' compat/kafkajs/package.json)"
+(cd compat/kafkajs && npm ci --no-audit --no-fund --loglevel=error >"$WORK/npm.log" 2>&1) ||
+	{ cat "$WORK/npm.log" >&2; fail "npm ci in compat/kafkajs failed"; }
+timeout 150 node compat/kafkajs/test.js "$ADDR" || fail "kafkajs (see above)"
+step "kafka-python $("$PY" -c 'import kafka; print(kafka.__version__)')"
+timeout 150 "$PY" compat/python/test.py "$ADDR" || fail "kafka-python (see above)"
+step "sarama $(sed -n 's/^require github.com\/IBM\/sarama //p' compat/sarama/go.mod)"
+(cd compat/sarama && $GO build -o "$WORK/sarama" .) || fail "building compat/sarama failed"
+timeout 240 "$WORK/sarama" "$ADDR" || fail "sarama (see above)"
+
 stop_weir
-echo "compat: PASS ($KCAT_VERSION)"
+echo "compat: PASS ($KCAT_VERSION; kafkajs, kafka-python, sarama)"
