@@ -206,7 +206,6 @@ func (l *Log) TruncateTo(offset int64) error {
 		sg = nsg
 		keep := append(append([]*seg{}, segs[:i]...), sg)
 		l.active = sg
-		sg.s.Load().MapHeaders()
 		l.publish(keep)
 		old.release()
 	} else {

@@ -288,7 +288,6 @@ func (l *Log) recoverSeg(sg *seg, last, clean, sameBoot bool, prevNext int64) (r
 	if last {
 		sg.created = l.opts.Now()
 		l.active = sg
-		s.MapHeaders() // recovered: fetches read its headers from a mapping
 		l.activeNext = res.next
 		// sinceIndex: bytes after the last index entry.
 		if e, ok := oi.Last(); ok {
@@ -421,7 +420,6 @@ func (l *Log) reopenActive(sg *seg) error {
 	sg.created = l.opts.Now()
 	sg.synced = false
 	l.active = sg
-	s.MapHeaders()
 	return l.fs.SyncDir(l.dir)
 }
 

@@ -87,10 +87,7 @@ type Segment struct {
 
 	mapMu  sync.Mutex
 	mapped atomic.Pointer[[]byte]
-	// mapHeaders: Header maps the file when it is not mapped yet (see
-	// MapHeaders).
-	mapHeaders atomic.Bool
-	closed     atomic.Bool
+	closed atomic.Bool
 }
 
 // Create creates a new, empty segment file for base in dir. It does not sync
@@ -102,7 +99,6 @@ func Create(fs vfs.FS, dir string, base int64, opts Options) (*Segment, error) {
 		return nil, fmt.Errorf("segment: create %s: %w", path, err)
 	}
 	s := &Segment{fs: fs, path: path, base: base, f: f, writable: true, prealloc: opts.Preallocate}
-	s.mapHeaders.Store(true)
 	s.maxSize = max(opts.MaxSize, 1<<20)
 	if err := s.reserve(0); err != nil {
 		f.Close()
@@ -360,43 +356,21 @@ func (s *Segment) Remove() error {
 	return err
 }
 
-// MapHeaders makes Header map the file (once) and read headers from the
-// mapping instead of with pread: for the segment being appended to, whose
-// tail every fetch reads. Create sets it; after Open, call it once
-// recovery is done (SetSize refuses a mapped segment).
-func (s *Segment) MapHeaders() { s.mapHeaders.Store(true) }
-
 // Header reads the batch header at pos, which must be below Size. It
 // checks the length field against the segment's size but not the CRC.
 func (s *Segment) Header(pos int64) (batch.Header, error) {
-	size := s.size.Load()
-	if pos < 0 || pos+batch.HeaderSize > size {
-		return batch.Header{}, fmt.Errorf("segment: %s: header at %d past size %d: %w", s.path, pos, size, batch.ErrShort)
-	}
-	// From the mapping when there is one, and the active segment maps
-	// itself (MapHeaders): fetches at the tail find their batch by reading
-	// a header or two per partition, and a pread each cost more than the
-	// rest of the lookup. Other segments read by pread unless something
-	// mapped them, so scanning thousands of old segments maps none.
-	m := s.mapped.Load()
-	if m == nil && s.mapHeaders.Load() {
-		m, _ = s.mapLocked() // on failure, pread below
-	}
-	if m != nil {
-		return s.parseHeader((*m)[pos:pos+batch.HeaderSize], pos, size)
-	}
 	// A stack array would escape through the vfs.File interface call and
 	// cost an allocation per Read; io.ReaderAt must not retain p.
 	buf := headerBufs.Get().(*[batch.HeaderSize]byte)
 	defer headerBufs.Put(buf)
+	size := s.size.Load()
+	if pos+batch.HeaderSize > size {
+		return batch.Header{}, fmt.Errorf("segment: %s: header at %d past size %d: %w", s.path, pos, size, batch.ErrShort)
+	}
 	if _, err := s.f.ReadAt(buf[:], pos); err != nil {
 		return batch.Header{}, fmt.Errorf("segment: read %s at %d: %w", s.path, pos, err)
 	}
-	return s.parseHeader(buf[:], pos, size)
-}
-
-func (s *Segment) parseHeader(b []byte, pos, size int64) (batch.Header, error) {
-	h, err := batch.ParseHeader(b)
+	h, err := batch.ParseHeader(buf[:])
 	if err != nil {
 		return h, fmt.Errorf("segment: %s: batch at %d: %w", s.path, pos, err)
 	}
