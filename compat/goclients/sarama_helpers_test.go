@@ -1,0 +1,143 @@
+package goclients
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// saramaVersions are the protocol levels every sarama test runs at:
+// sarama's default (which is what most users leave), a recent 3.x, and
+// the newest level this sarama knows.
+var saramaVersions = []struct {
+	name string
+	v    sarama.KafkaVersion
+}{
+	{"default", sarama.DefaultVersion},
+	{"3.6", sarama.V3_6_0_0},
+	{"newest", sarama.MaxVersion},
+}
+
+// forSaramaVersions runs fn as a subtest at each protocol level.
+func forSaramaVersions(t *testing.T, fn func(t *testing.T, v sarama.KafkaVersion)) {
+	for _, sv := range saramaVersions {
+		t.Run(sv.name+"="+sv.v.String(), func(t *testing.T) { fn(t, sv.v) })
+	}
+}
+
+// saramaConfig is a sarama config at protocol level v whose every network
+// wait is bounded, with short backoffs so that tests stay quick.
+func saramaConfig(v sarama.KafkaVersion) *sarama.Config {
+	cfg := sarama.NewConfig()
+	cfg.Version = v
+	cfg.ClientID = "weir-compat-sarama"
+	cfg.Net.DialTimeout = 5 * time.Second
+	cfg.Net.ReadTimeout = 15 * time.Second
+	cfg.Net.WriteTimeout = 10 * time.Second
+	cfg.Metadata.Retry.Max = 5
+	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+	cfg.Metadata.Timeout = 15 * time.Second
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Retry.Backoff = 50 * time.Millisecond
+	cfg.Producer.Timeout = 10 * time.Second
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Retry.Backoff = 50 * time.Millisecond
+	cfg.Consumer.MaxWaitTime = 200 * time.Millisecond
+	cfg.Admin.Timeout = 10 * time.Second
+	cfg.Admin.Retry.Backoff = 50 * time.Millisecond
+	return cfg
+}
+
+func saramaAdmin(t *testing.T, addr string, v sarama.KafkaVersion) sarama.ClusterAdmin {
+	t.Helper()
+	adm, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig(v))
+	if err != nil {
+		t.Fatalf("sarama.NewClusterAdmin: %v", err)
+	}
+	t.Cleanup(func() { adm.Close() })
+	return adm
+}
+
+// saramaCreateTopic creates topic with n partitions through sarama's
+// ClusterAdmin.
+func saramaCreateTopic(t *testing.T, addr string, v sarama.KafkaVersion, topic string, n int32) {
+	t.Helper()
+	adm := saramaAdmin(t, addr, v)
+	if err := adm.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: n, ReplicationFactor: 1}, false); err != nil {
+		t.Fatalf("CreateTopic %s: %v", topic, err)
+	}
+}
+
+func saramaHeaders(hs []*sarama.RecordHeader) string {
+	var kv []string
+	for _, h := range hs {
+		kv = append(kv, string(h.Key), string(h.Value))
+	}
+	return joinHeaders(kv...)
+}
+
+// saramaReadAll reads every partition of topic from the oldest offset
+// with a sarama Consumer until n records in all were read (and then a
+// little longer, to catch extra ones), failing after a bounded time.
+func saramaReadAll(t *testing.T, addr string, v sarama.KafkaVersion, topic string, n int) []record {
+	t.Helper()
+	cfg := saramaConfig(v)
+	c, err := sarama.NewConsumer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatalf("sarama.NewConsumer: %v", err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatalf("Partitions(%s): %v", topic, err)
+	}
+	out := make(chan record, n+100)
+	errs := make(chan error, len(parts))
+	var pcs []sarama.PartitionConsumer
+	for _, p := range parts {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("ConsumePartition(%s, %d): %v", topic, p, err)
+		}
+		pcs = append(pcs, pc)
+		go func() {
+			for m := range pc.Messages() {
+				out <- record{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: string(m.Value), Headers: saramaHeaders(m.Headers)}
+			}
+		}()
+		go func() {
+			for err := range pc.Errors() {
+				errs <- err
+			}
+		}()
+	}
+	defer func() {
+		for _, pc := range pcs {
+			pc.AsyncClose()
+		}
+	}()
+	var got []record
+	timeout := time.After(30 * time.Second)
+	var grace <-chan time.Time
+	for {
+		select {
+		case r := <-out:
+			got = append(got, r)
+			if len(got) == n {
+				grace = time.After(300 * time.Millisecond)
+			}
+		case err := <-errs:
+			t.Fatalf("partition consumer of %s: %v", topic, err)
+		case <-grace:
+			return got
+		case <-timeout:
+			t.Fatalf("read %d of %d records of %s within 30s", len(got), n, topic)
+		}
+	}
+}
+
+func uniqueName(t *testing.T, prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
+}
