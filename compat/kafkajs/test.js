@@ -144,7 +144,7 @@ async function admin (a) {
 
   const topic = name('main')
   const created = await a.createTopics({
-    topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'cleanup.policy', value: 'delete' }] }],
+    topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '3600000' }, { name: 'max.message.bytes', value: '2000000' }] }],
     waitForLeaders: true,
   })
   same('createTopics of a new topic', true, created)
@@ -159,16 +159,19 @@ async function admin (a) {
     meta.partitions.map(p => [p.partitionId, p.partitionErrorCode]).sort((x, y) => x[0] - y[0]))
   for (const p of meta.partitions) same(`partition ${p.partitionId} leader, replicas, isr`, [cluster.brokers[0].nodeId, [cluster.brokers[0].nodeId], [cluster.brokers[0].nodeId]], [p.leader, p.replicas, p.isr])
 
+  // [name, value, source]: 1 is DYNAMIC_TOPIC_CONFIG, 5 DEFAULT_CONFIG.
   const describe = async () => (await a.describeConfigs({
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms', 'cleanup.policy'] }],
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['retention.ms', 'max.message.bytes'] }],
     includeSynonyms: false,
-  })).resources[0].configEntries.map(e => [e.configName, e.configValue]).sort()
-  same('describeConfigs', [['cleanup.policy', 'delete'], ['retention.ms', '3600000']], await describe())
+  })).resources[0].configEntries.map(e => [e.configName, e.configValue, e.configSource]).sort()
+  same('describeConfigs', [['max.message.bytes', '2000000', 1], ['retention.ms', '3600000', 1]], await describe())
   const all = (await a.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }], includeSynonyms: false })).resources[0]
   same('describeConfigs of all configs: error', 0, all.errorCode)
   if (!all.configEntries.some(e => e.configName === 'segment.bytes')) fail('describeConfigs of all configs has no segment.bytes')
-  await a.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '7200000' }, { name: 'cleanup.policy', value: 'delete' }] }] })
-  same('describeConfigs after alterConfigs', [['cleanup.policy', 'delete'], ['retention.ms', '7200000']], await describe())
+  // AlterConfigs replaces the topic's overrides: max.message.bytes,
+  // left out, goes back to its default.
+  await a.alterConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: 'retention.ms', value: '7200000' }] }] })
+  same('describeConfigs after alterConfigs', [['max.message.bytes', '1048588', 5], ['retention.ms', '7200000', 1]], await describe())
 
   await a.createPartitions({ topicPartitions: [{ topic, count: 4 }] })
   same('partitions after createPartitions', 4, (await a.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions.length)

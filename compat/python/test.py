@@ -116,7 +116,7 @@ def admin_checks(admin):
 
     topic = name("main")
     resp = admin.create_topics([NewTopic(topic, 3, 1, topic_configs={"retention.ms": "3600000",
-                                                                     "cleanup.policy": "delete"})])
+                                                                     "max.message.bytes": "2000000"})])
     same("create_topics errors", [0], errors_of(resp, "topic_errors"))
     try:
         admin.create_topics([NewTopic(topic, 3, 1)])
@@ -137,18 +137,20 @@ def admin_checks(admin):
             for res in resp.resources:
                 same("describe_configs error", 0, res[0])
                 for e in res[4]:
-                    got[e[0]] = e[1]
+                    got[e[0]] = (e[1], e[3])  # value, source
         return got
 
-    same("describe_configs", {"cleanup.policy": "delete", "retention.ms": "3600000"},
-         describe({"retention.ms": None, "cleanup.policy": None}))
+    # Sources: 1 is DYNAMIC_TOPIC_CONFIG, 5 DEFAULT_CONFIG.
+    same("describe_configs", {"max.message.bytes": ("2000000", 1), "retention.ms": ("3600000", 1)},
+         describe({"retention.ms": None, "max.message.bytes": None}))
     if "segment.bytes" not in describe(None):
         fail("describe_configs of all configs has no segment.bytes")
-    resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                               configs={"retention.ms": "7200000", "cleanup.policy": "delete"})])
+    # AlterConfigs replaces the topic's overrides: max.message.bytes, left
+    # out, goes back to its default.
+    resp = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"retention.ms": "7200000"})])
     same("alter_configs errors", [0], [r[0] for r in resp.resources])
-    same("describe_configs after alter_configs", {"cleanup.policy": "delete", "retention.ms": "7200000"},
-         describe({"retention.ms": None, "cleanup.policy": None}))
+    same("describe_configs after alter_configs", {"max.message.bytes": ("1048588", 5), "retention.ms": ("7200000", 1)},
+         describe({"retention.ms": None, "max.message.bytes": None}))
     broker = {}
     for resp in admin.describe_configs([ConfigResource(ConfigResourceType.BROKER, str(node))]):
         for res in resp.resources:
