@@ -1,10 +1,16 @@
 package broker
 
-// DescribeConfigs (API key 32), versions 1-4, for topics (resource type
+// DescribeConfigs (API key 32), versions 0-4, for topics (resource type
 // 2) and the broker (type 4). Each entry says its source: the topic's own
 // override (DYNAMIC_TOPIC_CONFIG) or the broker default (DEFAULT_CONFIG /
 // STATIC_BROKER_CONFIG when set by the broker's configuration). v3+ carries
 // config types; synonyms are returned when asked for.
+//
+// v0 has no sources, only IsDefault: true for DEFAULT_CONFIG entries.
+// Kafka 4 removed v0 (KIP-896); Weir keeps it because sarama configured
+// below protocol level 1.1 (V1_0_0_0 was its default until sarama 1.41,
+// 2023) describes configs, and lists topics, with v0 only: without it the
+// connection closes and ClusterAdmin.ListTopics fails with EOF.
 
 import (
 	"slices"
@@ -15,7 +21,7 @@ import (
 )
 
 func init() {
-	register(32, 1, 4, (*Broker).handleDescribeConfigs)
+	register(32, 0, 4, (*Broker).handleDescribeConfigs)
 }
 
 // Kafka config sources and types.
