@@ -2,6 +2,9 @@ package goclients
 
 import (
 	"fmt"
+	"log"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,8 +12,10 @@ import (
 )
 
 // saramaVersions are the protocol levels every sarama test runs at:
-// sarama's default (which is what most users leave), a recent 3.x, and
-// the newest level this sarama knows.
+// sarama's default (which is what most users leave), a recent 3.x, the
+// newest level this sarama knows, and 1.0, sarama's default until 1.41
+// (2023) and still pinned by many programs: older request versions, some
+// of which Kafka 4 removed.
 var saramaVersions = []struct {
 	name string
 	v    sarama.KafkaVersion
@@ -18,12 +23,39 @@ var saramaVersions = []struct {
 	{"default", sarama.DefaultVersion},
 	{"3.6", sarama.V3_6_0_0},
 	{"newest", sarama.MaxVersion},
+	{"old", sarama.V1_0_0_0},
 }
 
-// forSaramaVersions runs fn as a subtest at each protocol level.
+// forSaramaVersions runs fn as a subtest at each protocol level, or at
+// those listed in WEIR_COMPAT_SARAMA_VERSIONS (comma-separated, e.g.
+// "1.0.0,2.1.0").
 func forSaramaVersions(t *testing.T, fn func(t *testing.T, v sarama.KafkaVersion)) {
-	for _, sv := range saramaVersions {
+	versions := saramaVersions
+	if env := os.Getenv("WEIR_COMPAT_SARAMA_VERSIONS"); env != "" {
+		versions = nil
+		for _, s := range strings.Split(env, ",") {
+			v, err := sarama.ParseKafkaVersion(s)
+			if err != nil {
+				t.Fatalf("WEIR_COMPAT_SARAMA_VERSIONS: %v", err)
+			}
+			versions = append(versions, struct {
+				name string
+				v    sarama.KafkaVersion
+			}{"env", v})
+		}
+	}
+	for _, sv := range versions {
 		t.Run(sv.name+"="+sv.v.String(), func(t *testing.T) { fn(t, sv.v) })
+	}
+}
+
+func init() {
+	if os.Getenv("WEIR_COMPAT_LOG") != "" {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
+	}
+	if f := os.Getenv("DEBUG_SARAMA_FILE"); f != "" {
+		w, _ := os.Create(f)
+		sarama.Logger = log.New(w, "[sarama] ", log.Lmicroseconds)
 	}
 }
 
