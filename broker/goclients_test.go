@@ -7,6 +7,7 @@ package broker_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -84,4 +85,89 @@ func TestDescribeConfigsV0(t *testing.T) {
 	m := kmsg.NewPtrMetadataRequest()
 	m.Version = 5
 	c.must(m)
+}
+
+// sarama (JoinGroup v7 at its default protocol level 2.8, v8 at most)
+// restarts a static member (Consumer.Group.InstanceId) with an empty
+// member id. When that member was the leader, Kafka answers it without a
+// rebalance, as a follower: same generation, no members, the old member id
+// as the leader's (KIP-814 keeps SkipAssignment for v9+). Weir rebalanced
+// the group instead, which is what static membership exists to avoid.
+func TestStaticLeaderRejoinV7(t *testing.T) {
+	b := startGroupBroker(t)
+	adm := kadm.NewClient(newClient(t, b.Addr()))
+	createTopic(t, adm, "static-v7", 2, nil)
+	const group = "static-v7-group"
+	member := func(instance string) *rawMember {
+		m := newRawMember(t, b.Addr(), group)
+		m.instance = &instance
+		return m
+	}
+	join := func(m *rawMember) *kmsg.JoinGroupRequest {
+		req := m.joinRequest("static-v7", 10*time.Second, 10*time.Second)
+		req.Version = 7
+		return req
+	}
+	recvJoin := func(m *rawMember, req *kmsg.JoinGroupRequest, corr int32) *kmsg.JoinGroupResponse {
+		t.Helper()
+		resp, err := m.rc.recv(req, corr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("join: %v", err)
+		}
+		r := resp.(*kmsg.JoinGroupResponse)
+		wantNone(t, "join", r.ErrorCode)
+		m.id, m.generation = r.MemberID, r.Generation
+		return r
+	}
+
+	// A alone, then A and B: A leads, each gets one partition.
+	a, bm := member("a"), member("b")
+	req := join(a)
+	corr, _ := a.rc.send(req)
+	recvJoin(a, req, corr)
+	a.sync(t, map[string][]byte{a.id: assignment("static-v7", 0, 1)})
+	reqB := join(bm)
+	corrB, _ := bm.rc.send(reqB)
+	waitFor(t, 5*time.Second, "the rebalance B's join starts", func() bool { return a.heartbeat(t) != 0 })
+	req = join(a)
+	corr, _ = a.rc.send(req)
+	ra := recvJoin(a, req, corr)
+	recvJoin(bm, reqB, corrB)
+	if ra.LeaderID != a.id {
+		t.Fatalf("leader %s, want member a %s", ra.LeaderID, a.id)
+	}
+	syncB := kmsg.NewPtrSyncGroupRequest()
+	syncB.Version = 5
+	syncB.Group, syncB.MemberID, syncB.Generation, syncB.InstanceID = group, bm.id, bm.generation, bm.instance
+	syncB.ProtocolType, syncB.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+	corrSB, _ := bm.rc.send(syncB)
+	a.sync(t, map[string][]byte{a.id: assignment("static-v7", 0), bm.id: assignment("static-v7", 1)})
+	if _, err := bm.rc.recv(syncB, corrSB, 10*time.Second); err != nil {
+		t.Fatalf("sync b: %v", err)
+	}
+	gen, oldA := a.generation, a.id
+
+	// A restarts: a new connection, an empty member id, its instance id.
+	a2 := member("a")
+	req = join(a2)
+	corr, _ = a2.rc.send(req)
+	r := recvJoin(a2, req, corr)
+	if r.Generation != gen || r.MemberID == oldA || r.LeaderID != oldA || len(r.Members) != 0 || r.SkipAssignment {
+		t.Fatalf("restarted static leader (v7): generation %d (was %d), member %s, leader %s (old id %s), %d members, skip %v; want the same generation, answered as a follower naming the old id",
+			r.Generation, gen, r.MemberID, r.LeaderID, oldA, len(r.Members), r.SkipAssignment)
+	}
+	if code := bm.heartbeat(t); code != 0 {
+		t.Fatalf("member b's heartbeat after a's restart: %s, want none (no rebalance)", errName(code))
+	}
+	if st := dialRaw(t, b.Addr()).describeRaw(group).State; st != "Stable" {
+		t.Fatalf("group state %s after the static leader's restart", st)
+	}
+	s := a2.sync(t, nil) // a follower's sync: the stored assignment
+	if s.ErrorCode != 0 || string(s.MemberAssignment) != string(assignment("static-v7", 0)) {
+		t.Fatalf("restarted leader's sync: %s %x", errName(s.ErrorCode), s.MemberAssignment)
+	}
+	a.id = oldA
+	if code := a.heartbeat(t); code != kerr.FencedInstanceID.Code {
+		t.Fatalf("heartbeat with the old member id: %s, want FENCED_INSTANCE_ID", errName(code))
+	}
 }

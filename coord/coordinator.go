@@ -314,11 +314,14 @@ func (c *Coordinator) rejoinStaticLocked(now time.Time, g *group, oldID string, 
 	// keeps the generation and its assignment unless the protocol the
 	// group would select changes (its metadata may differ: cooperative
 	// assignors put owned partitions in it, which a restarted client has
-	// lost). A leader that cannot be told to skip the assignment
-	// (JoinGroup < v9, KIP-814) needs a rebalance.
-	if g.state == stateStable && g.selectProtocol() == g.protocol && !(wasLeader && req.Version < 9) {
+	// lost). A restarted leader is told to skip the assignment (JoinGroup
+	// v9+, KIP-814); before v9 Kafka answers it as a follower, naming the
+	// old member id as leader, so that it runs no assignment the Stable
+	// group would ignore, and does not rebalance either.
+	if g.state == stateStable && g.selectProtocol() == g.protocol {
 		// Answered once the new member id is durable.
 		gen := g.generation
+		asFollower := wasLeader && req.Version < 9
 		c.persistGroupLocked(now, g, func(err error, cb *callbacks) {
 			if old.join == nil || g.members[newID] != old {
 				return // answered or removed meanwhile
@@ -328,7 +331,11 @@ func (c *Coordinator) rejoinStaticLocked(now time.Time, g *group, oldID string, 
 				return
 			}
 			if g.generation == gen && g.state == stateStable {
-				c.answerJoinLocked(g, old, cb)
+				if asFollower {
+					c.answerJoinAsFollowerLocked(g, old, oldID, cb)
+				} else {
+					c.answerJoinLocked(g, old, cb)
+				}
 			}
 			// Otherwise a rebalance started and will answer it.
 		})
@@ -369,6 +376,18 @@ func (c *Coordinator) answerJoinLocked(g *group, m *member, cb *callbacks) {
 	if g.leader == m.id && g.state == stateStable && v >= 9 {
 		r.SkipAssignment = true
 	}
+	cb.add(func() { respond(r) })
+}
+
+// answerJoinAsFollowerLocked answers the pending join of m, a restarted
+// static leader on JoinGroup < v9, as Kafka does: the current generation,
+// no members, and its old member id as the leader's, so that the client
+// takes itself for a follower and syncs without assigning.
+func (c *Coordinator) answerJoinAsFollowerLocked(g *group, m *member, oldID string, cb *callbacks) {
+	respond, v := m.join, m.joinVersion
+	m.join = nil
+	r := c.joinResponse(g, m, v)
+	r.LeaderID, r.Members = oldID, nil
 	cb.add(func() { respond(r) })
 }
 

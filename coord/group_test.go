@@ -581,8 +581,9 @@ func TestRepeatedSync(t *testing.T) {
 // TestStaticRejoinRules: whether a restarted static member rebalances the
 // group follows Kafka: not when only its metadata changed (cooperative
 // assignors encode owned partitions in it), yes when the protocol the
-// group would select changes, and yes for a leader that cannot be told to
-// skip the assignment (JoinGroup < v9); a v9 leader gets SkipAssignment.
+// group would select changes. A restarted leader does not rebalance
+// either: on v9 it gets SkipAssignment, before v9 it is answered as a
+// follower with its old member id as the leader's.
 func TestStaticRejoinRules(t *testing.T) {
 	protocols := []string{"cooperative-sticky", "range"}
 	withMeta := func(req *kmsg.JoinGroupRequest, meta string) *kmsg.JoinGroupRequest {
@@ -633,11 +634,20 @@ func TestStaticRejoinRules(t *testing.T) {
 	})
 	t.Run("leader v8", func(t *testing.T) {
 		h, gen := setup(t)
+		oldLeader := h.group("g").leader
 		req := withMeta(joinReq("g", "", "lead", protocols...), "m1")
 		req.Version = 8
-		pendingNow(t, "v8 leader rejoin", h.join(req))
-		if h.state("g") != "PreparingRebalance" || h.generation("g") != gen {
+		r := get(t, h.join(req))
+		if r.ErrorCode != 0 || r.Generation != gen || r.LeaderID != oldLeader || r.MemberID == oldLeader || len(r.Members) != 0 || r.SkipAssignment {
+			t.Fatalf("v8 leader rejoin: %+v (old leader id %s)", r, oldLeader)
+		}
+		if h.state("g") != "Stable" || h.generation("g") != gen || h.group("g").leader != r.MemberID {
 			t.Fatalf("v8 leader rejoin: %s", fmtGroup(h.group("g")))
+		}
+		// It syncs as a follower and gets its stored assignment.
+		s := now(t, h.sync(syncReq("g", r.MemberID, gen, nil)))
+		if s.ErrorCode != 0 || string(s.MemberAssignment) != string(consumerAssign("t", 0)) {
+			t.Fatalf("leader's sync after a v8 rejoin: %s %x", errName(s.ErrorCode), s.MemberAssignment)
 		}
 	})
 	t.Run("leader v9", func(t *testing.T) {
