@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # compat.sh checks Weir against librdkafka, through kcat, against
-# franz-go, through weir's own client commands, and against three clients
+# franz-go, through weir's own client commands, and against four clients
 # with protocol code of their own: kafkajs (Node), kafka-python (Debian's
-# python3-kafka) and IBM/sarama (Go). It builds weir, starts
+# python3-kafka), IBM/sarama and segmentio/kafka-go (Go). It builds weir, starts
 # "weir serve" on a free loopback port with a temporary data directory, and:
 #
 #   1. lists metadata (kcat -L);
@@ -17,17 +17,18 @@
 #   6. consumes as a consumer group (kcat -G) and resumes from the commit;
 #   7. restarts weir (SIGTERM, wait, start again on the same port and data)
 #      and checks that everything above is still readable, byte for byte;
-#   8. runs compat/kafkajs/test.js, compat/python/test.py and
-#      compat/sarama (each: admin APIs, produce with acks levels and
-#      codecs, idempotence, exact consume, offsets by time, a consumer
-#      group resuming from its commit).
+#   8. runs compat/kafkajs/test.js and compat/python/test.py against it
+#      (admin APIs, produce with acks levels and codecs, idempotence,
+#      exact consume, offsets by time, consumer groups);
+#   9. runs scripts/compat-goclients.sh: the tests of compat/goclients,
+#      IBM/sarama and segmentio/kafka-go against embedded brokers.
 #
 # Any mismatch or error stops the script with "compat: FAIL: ..." and a
 # non-zero exit. Every kcat call runs under "timeout", consumers with -e,
 # so the script always ends. kcat, nodejs, npm and python3-kafka are
 # installed from Debian if missing; kafkajs comes from npm (pinned by
-# compat/kafkajs/package-lock.json) and sarama from the Go module proxy
-# (compat/sarama is a module of its own).
+# compat/kafkajs/package-lock.json), sarama and kafka-go from the Go module
+# proxy (compat/goclients is a module of its own).
 #
 # Usage: scripts/compat.sh        (or: make compat)
 # Environment:
@@ -302,9 +303,10 @@ step "kafkajs $(sed -n 's/.*"kafkajs": "\(.*\)".*/\1/p' compat/kafkajs/package.j
 timeout 150 node compat/kafkajs/test.js "$ADDR" || fail "kafkajs (see above)"
 step "kafka-python $("$PY" -c 'import kafka; print(kafka.__version__)')"
 timeout 150 "$PY" compat/python/test.py "$ADDR" || fail "kafka-python (see above)"
-step "sarama $(sed -n 's/^require github.com\/IBM\/sarama //p' compat/sarama/go.mod)"
-(cd compat/sarama && $GO build -o "$WORK/sarama" .) || fail "building compat/sarama failed"
-timeout 240 "$WORK/sarama" "$ADDR" || fail "sarama (see above)"
 
 stop_weir
-echo "compat: PASS ($KCAT_VERSION; kafkajs, kafka-python, sarama)"
+
+# --- 9. Go clients with their own protocol code (embedded brokers) ------------
+step "sarama and kafka-go (compat/goclients)"
+GO=$GO timeout 600 scripts/compat-goclients.sh || fail "sarama / kafka-go (see above)"
+echo "compat: PASS ($KCAT_VERSION; kafkajs, kafka-python, sarama, kafka-go)"
