@@ -20,10 +20,12 @@ type groupMember struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu      sync.Mutex
-	claims  []int32 // partitions of the current session
-	records []record
-	errs    []error
+	mu       sync.Mutex
+	claims   []int32 // partitions of the current session
+	gen      int32   // its generation
+	sessions int     // sessions begun
+	records  []record
+	errs     []error
 }
 
 func (m *groupMember) Setup(s sarama.ConsumerGroupSession) error {
@@ -31,7 +33,17 @@ func (m *groupMember) Setup(s sarama.ConsumerGroupSession) error {
 	defer m.mu.Unlock()
 	m.claims = slices.Clone(s.Claims()[saramaGroupTopic])
 	slices.Sort(m.claims)
+	m.gen = s.GenerationID()
+	m.sessions++
 	return nil
+}
+
+// session returns the member's current claims, generation and the number
+// of sessions it has begun.
+func (m *groupMember) session() (claims []int32, gen int32, sessions int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.claims), m.gen, m.sessions
 }
 
 func (m *groupMember) Cleanup(s sarama.ConsumerGroupSession) error {
@@ -73,7 +85,9 @@ func (m *groupMember) read() []record {
 
 const saramaGroupTopic = "sarama-group"
 
-func startGroupMember(t *testing.T, addr string, v sarama.KafkaVersion, groupID, name string) *groupMember {
+// startGroupMember starts a member of groupID, consuming saramaGroupTopic
+// from the oldest offset; opts change its config.
+func startGroupMember(t *testing.T, addr string, v sarama.KafkaVersion, groupID, name string, opts ...func(*sarama.Config)) *groupMember {
 	t.Helper()
 	cfg := saramaConfig(v)
 	cfg.ClientID = name
@@ -83,6 +97,9 @@ func startGroupMember(t *testing.T, addr string, v sarama.KafkaVersion, groupID,
 	cfg.Consumer.Group.Heartbeat.Interval = 100 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.Timeout = 10 * time.Second
 	cfg.Consumer.Group.Rebalance.Retry.Backoff = 100 * time.Millisecond
+	for _, o := range opts {
+		o(cfg)
+	}
 	g, err := sarama.NewConsumerGroup([]string{addr}, groupID, cfg)
 	if err != nil {
 		t.Fatalf("NewConsumerGroup %s: %v", name, err)

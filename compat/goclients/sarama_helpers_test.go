@@ -49,13 +49,10 @@ func forSaramaVersions(t *testing.T, fn func(t *testing.T, v sarama.KafkaVersion
 	}
 }
 
+// With WEIR_COMPAT_LOG set, sarama logs to stderr too.
 func init() {
 	if os.Getenv("WEIR_COMPAT_LOG") != "" {
 		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
-	}
-	if f := os.Getenv("DEBUG_SARAMA_FILE"); f != "" {
-		w, _ := os.Create(f)
-		sarama.Logger = log.New(w, "[sarama] ", log.Lmicroseconds)
 	}
 }
 
