@@ -83,6 +83,11 @@ func testContext(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
+// testContextCancel returns a cancellable context derived from ctx.
+func testContextCancel(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(ctx)
+}
+
 // within runs fn and fails the test if it does not return within d (the
 // clients' own timeouts should end it first; this is the backstop).
 func within(t *testing.T, d time.Duration, what string, fn func()) {

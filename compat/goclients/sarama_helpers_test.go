@@ -1,7 +1,6 @@
 package goclients
 
 import (
-	"fmt"
 	"log"
 	"os"
 	"strings"
@@ -165,8 +164,4 @@ func saramaReadAll(t *testing.T, addr string, v sarama.KafkaVersion, topic strin
 			t.Fatalf("read %d of %d records of %s within 30s", len(got), n, topic)
 		}
 	}
-}
-
-func uniqueName(t *testing.T, prefix string) string {
-	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
 }
