@@ -423,3 +423,101 @@ func TestSaramaBrokerRestart(t *testing.T) {
 		t.Errorf("read %v, want %v", got, want)
 	}
 }
+
+// TestSaramaManyPartitions produces to 100 partitions at once (each
+// Produce request covers many of them) with every acks level, then reads
+// them all back, with read_committed, through fetches of many partitions
+// whose response is capped small (Consumer.Fetch.Max).
+func TestSaramaManyPartitions(t *testing.T) {
+	b := startBroker(t)
+	v := sarama.DefaultVersion
+	const topic, parts = "sarama-many", 100
+	saramaCreateTopic(t, b.Addr(), v, topic, parts)
+	var want []record
+	for _, a := range saramaAcks {
+		cfg := saramaConfig(v)
+		cfg.Producer.RequiredAcks = a.acks
+		cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
+		cfg.Producer.Compression = sarama.CompressionLZ4
+		cfg.Producer.Flush.Frequency = 20 * time.Millisecond
+		cfg.Producer.Flush.Messages = 1000
+		var msgs []*sarama.ProducerMessage
+		for i := range 1000 {
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(a.name), Value: sarama.StringEncoder(fmt.Sprintf("%s-%d", a.name, i)),
+				Headers: []sarama.RecordHeader{{Key: []byte("acks"), Value: []byte(a.name)}}})
+		}
+		var acked []*sarama.ProducerMessage
+		within(t, 60*time.Second, "producing to 100 partitions", func() { acked = saramaAsyncProduce(t, b.Addr(), cfg, msgs) })
+		if t.Failed() {
+			t.FailNow()
+		}
+		for i, m := range acked {
+			off := m.Offset
+			if a.acks == sarama.NoResponse {
+				off = -1
+			}
+			want = append(want, record{Partition: m.Partition, Offset: off, Key: a.name, Value: fmt.Sprintf("%s-%d", a.name, i), Headers: joinHeaders("acks", a.name)})
+		}
+	}
+	// Per partition, the records in the order acked (the round-robin
+	// partitioner spreads each run evenly, and runs follow each other).
+	slices.SortStableFunc(want, func(x, y record) int { return int(x.Partition - y.Partition) })
+	cfg := saramaConfig(v)
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Consumer.Fetch.Max = 16 << 10
+	c, err := sarama.NewConsumer([]string{b.Addr()}, cfg)
+	if err != nil {
+		t.Fatalf("NewConsumer: %v", err)
+	}
+	defer c.Close()
+	out := make(chan record, 4000)
+	for p := range int32(parts) {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatalf("ConsumePartition %d: %v", p, err)
+		}
+		defer pc.AsyncClose()
+		go func() {
+			for m := range pc.Messages() {
+				out <- record{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Value: string(m.Value), Headers: saramaHeaders(m.Headers)}
+			}
+		}()
+	}
+	var got []record
+	timeout := time.After(60 * time.Second)
+	for len(got) < len(want) {
+		select {
+		case r := <-out:
+			got = append(got, r)
+		case <-timeout:
+			t.Fatalf("read %d of %d records within 60s", len(got), len(want))
+		}
+	}
+	checkRecords(t, want, got)
+}
+
+// TestSaramaGroupAcrossRestart: a group member commits, the broker
+// restarts, and a new member resumes from the commit.
+func TestSaramaGroupAcrossRestart(t *testing.T) {
+	b := startBroker(t)
+	v := sarama.DefaultVersion
+	saramaCreateTopic(t, b.Addr(), v, saramaGroupTopic, 4)
+	first := saramaProduceN(t, b.Addr(), v, saramaGroupTopic, 0, 80)
+	m := startGroupMember(t, b.Addr(), v, "g-restart", "member-a")
+	waitFor(t, 20*time.Second, "80 records read", func() bool {
+		_, n := m.state()
+		return n >= 80
+	})
+	m.stop(t)
+	equalRecords(t, "before the restart", first, m.read())
+	b.Restart()
+	more := saramaProduceN(t, b.Addr(), v, saramaGroupTopic, 80, 40)
+	m2 := startGroupMember(t, b.Addr(), v, "g-restart", "member-b")
+	waitFor(t, 20*time.Second, "40 records read after the restart", func() bool {
+		_, n := m2.state()
+		return n >= 40
+	})
+	time.Sleep(200 * time.Millisecond)
+	m2.stop(t)
+	equalRecords(t, "after the restart", more, m2.read())
+}
