@@ -427,7 +427,7 @@ func TestSaramaBrokerRestart(t *testing.T) {
 // TestSaramaManyPartitions produces to 100 partitions at once (each
 // Produce request covers many of them) with every acks level, then reads
 // them all back, with read_committed, through fetches of many partitions
-// whose response is capped small (Consumer.Fetch.Max).
+// whose responses are capped small (Consumer.Fetch.MaxBytes).
 func TestSaramaManyPartitions(t *testing.T) {
 	b := startBroker(t)
 	v := sarama.DefaultVersion
@@ -464,7 +464,8 @@ func TestSaramaManyPartitions(t *testing.T) {
 	slices.SortStableFunc(want, func(x, y record) int { return int(x.Partition - y.Partition) })
 	cfg := saramaConfig(v)
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
-	cfg.Consumer.Fetch.Max = 16 << 10
+	cfg.Consumer.Fetch.MaxBytes = 16 << 10 // per response
+	cfg.Consumer.Fetch.Default = 4 << 10   // per partition
 	c, err := sarama.NewConsumer([]string{b.Addr()}, cfg)
 	if err != nil {
 		t.Fatalf("NewConsumer: %v", err)
