@@ -136,7 +136,7 @@ func (x *file) newTail(start int) {
 }
 
 // flushTail copies the in-memory entries to the mapping and starts an
-// empty tail after them (none when the file is no longer writable).
+// empty tail after them (none once the file is sealed or closed).
 func (x *file) flushTail() {
 	t := x.tail.Load()
 	if t == nil {
@@ -146,7 +146,7 @@ func (x *file) flushTail() {
 	if k := n - t.start; k > 0 && x.data != nil {
 		copy(x.data[t.start*x.entrySize:n*x.entrySize], t.buf[:k*x.entrySize])
 	}
-	if x.writable {
+	if x.writable && !x.closed {
 		x.newTail(n)
 	} else {
 		x.tail.Store(nil)
@@ -246,10 +246,7 @@ func (x *file) close() error {
 		return nil
 	}
 	x.closed = true
-	wasWritable := x.writable
-	x.writable = false
 	x.flushTail() // drops the tail: nothing appends any more
-	x.writable = wasWritable
 	var err error
 	if x.data != nil {
 		if x.writable {
