@@ -59,49 +59,40 @@ func (w *appendWorkers) start(n int, done <-chan struct{}) {
 // index go to a worker while the loop appends the rest; a partition named
 // twice in one request stays with one goroutine, in request order.
 func (b *Broker) appendAll(ctx *produceCtx, now int64) {
+	job := &ctx.half
+	job.b, job.now, job.parts = b, now, job.parts[:0]
 	n := 0
 	for i := range ctx.topics {
 		for j := range ctx.topics[i].parts {
 			if pr := &ctx.topics[i].parts[j]; pr.p != nil && pr.err == 0 {
 				n++
-			}
-		}
-	}
-	if n < parallelAppendMin || b.appenders.jobs == nil {
-		for i := range ctx.topics {
-			for j := range ctx.topics[i].parts {
-				if pr := &ctx.topics[i].parts[j]; pr.p != nil && pr.err == 0 {
-					b.appendPartition(pr.p, pr.t, pr.records, now, pr)
+				if pr.p.index&1 == 1 {
+					job.parts = append(job.parts, pr)
 				}
 			}
 		}
-		return
 	}
-	job := &ctx.half
-	job.b, job.now, job.parts = b, now, job.parts[:0]
-	for i := range ctx.topics {
-		for j := range ctx.topics[i].parts {
-			if pr := &ctx.topics[i].parts[j]; pr.p != nil && pr.err == 0 && pr.p.index&1 == 1 {
-				job.parts = append(job.parts, pr)
-			}
+	parallel := n >= parallelAppendMin && b.appenders.jobs != nil
+	if parallel {
+		job.wg.Add(1)
+		select {
+		case b.appenders.jobs <- job:
+		case <-b.done: // closing: the workers are gone
+			job.run()
+			job.wg.Done()
 		}
-	}
-	job.wg.Add(1)
-	select {
-	case b.appenders.jobs <- job:
-	case <-b.done: // closing: the workers are gone
-		job.run()
-		job.wg.Done()
 	}
 	for i := range ctx.topics {
 		for j := range ctx.topics[i].parts {
 			// Parity first: the worker writes the odd ones' results.
-			if pr := &ctx.topics[i].parts[j]; pr.p != nil && pr.p.index&1 == 0 && pr.err == 0 {
+			if pr := &ctx.topics[i].parts[j]; pr.p != nil && (!parallel || pr.p.index&1 == 0) && pr.err == 0 {
 				b.appendPartition(pr.p, pr.t, pr.records, now, pr)
 			}
 		}
 	}
-	job.wg.Wait()
+	if parallel {
+		job.wg.Wait()
+	}
 	clear(job.parts)
-	job.b = nil
+	job.parts, job.b = job.parts[:0], nil
 }
