@@ -36,6 +36,7 @@ fail() {
 	exit 1
 }
 step() { echo "== $*"; }
+. scripts/lib/weir-serve.sh
 
 CLIENTS=("$@")
 [ ${#CLIENTS[@]} -gt 0 ] || CLIENTS=(kafkajs python)
@@ -45,17 +46,6 @@ done
 wants() { [[ " ${CLIENTS[*]} " == *" $1 "* ]]; }
 
 # --- clients -------------------------------------------------------------------
-# apt_install PKG... installs Debian packages (as root, or with sudo).
-apt_install() {
-	step "installing $*"
-	if [ "$(id -u)" = 0 ]; then
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
-	else
-		fail "$* not installed and this is not root (and there is no sudo): install them"
-	fi
-}
 # Debian's python3, where python3-kafka installs (a python3 earlier in PATH
 # may be another one).
 PY=/usr/bin/python3
@@ -72,27 +62,9 @@ fi
 # --- weir -------------------------------------------------------------------
 WORK=$(mktemp -d /tmp/weir-compat-clients.XXXXXX)
 BIN=$WORK/weir
-WEIR_PID=
-ADDR=
-
-cleanup() {
-	local rc=$?
-	if [ -n "$WEIR_PID" ] && kill -0 "$WEIR_PID" 2>/dev/null; then
-		kill -TERM "$WEIR_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$WEIR_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$WEIR_PID" 2>/dev/null || true
-	fi
-	if [ "$rc" != 0 ]; then
-		echo "compat-clients: weir log (last 30 lines of $WORK/serve.log):" >&2
-		tail -n 30 "$WORK/serve.log" >&2 2>/dev/null || true
-		echo "compat-clients: work directory kept: $WORK" >&2
-	elif [ "${KEEP:-0}" = 1 ]; then
-		echo "compat-clients: work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
+DATA=$WORK/data
+NAME=compat-clients
+trap weir_cleanup EXIT
 
 if wants kafkajs; then
 	step "npm ci (compat/kafkajs)"
@@ -104,16 +76,7 @@ step "building weir"
 $GO build -o "$BIN" ./cmd/weir
 
 step "starting weir serve"
-"$BIN" serve --listen 127.0.0.1:0 --data "$WORK/data" >"$WORK/serve.out" 2>"$WORK/serve.log" &
-WEIR_PID=$!
-for _ in $(seq 100); do
-	ADDR=$(sed -n 's/^weir: serving Kafka protocol on \([^ ]*\) .*/\1/p' "$WORK/serve.out")
-	[ -n "$ADDR" ] && break
-	kill -0 "$WEIR_PID" 2>/dev/null || fail "weir serve exited at start (see $WORK/serve.log)"
-	sleep 0.1
-done
-[ -n "$ADDR" ] || fail "weir serve did not start within 10s"
-echo "weir serving on $ADDR (pid $WEIR_PID)"
+start_weir 127.0.0.1:0
 
 # --- clients against weir -----------------------------------------------------
 passed=()
@@ -132,18 +95,8 @@ fi
 
 # --- stop -----------------------------------------------------------------------
 step "stopping weir"
-kill -TERM "$WEIR_PID"
-for _ in $(seq 300); do
-	kill -0 "$WEIR_PID" 2>/dev/null || break
-	sleep 0.1
-done
-kill -0 "$WEIR_PID" 2>/dev/null && fail "weir did not exit within 30s of SIGTERM"
-rc=0
-wait "$WEIR_PID" || rc=$?
-WEIR_PID=
-[ "$rc" = 0 ] || fail "weir serve exited with code $rc after SIGTERM"
-grep -q "clean shutdown" "$WORK/serve.log" || fail "weir did not log a clean shutdown"
-if grep -E 'level=(ERROR|WARN)' "$WORK/serve.log" >&2; then
+stop_weir
+if grep -E 'level=(ERROR|WARN)' "$WORK/serve.$STARTS.log" >&2; then
 	fail "weir logged warnings or errors (above) while serving the clients"
 fi
 

@@ -44,19 +44,9 @@ fail() {
 	exit 1
 }
 step() { echo "== $*"; }
+. scripts/lib/weir-serve.sh
 
 # --- clients -------------------------------------------------------------------
-# apt_install PKG... installs Debian packages (as root, or with sudo).
-apt_install() {
-	step "installing $*"
-	if [ "$(id -u)" = 0 ]; then
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
-	elif command -v sudo >/dev/null 2>&1; then
-		sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
-	else
-		fail "$* not installed and this is not root (and there is no sudo): install them"
-	fi
-}
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
@@ -73,63 +63,11 @@ echo "kcat: ${KCAT_VERSION:-unknown version}"
 WORK=$(mktemp -d /tmp/weir-compat.XXXXXX)
 BIN=$WORK/weir
 DATA=$WORK/data
-WEIR_PID=
-ADDR=
-STARTS=0
-
-cleanup() {
-	local rc=$?
-	if [ -n "$WEIR_PID" ] && kill -0 "$WEIR_PID" 2>/dev/null; then
-		kill -TERM "$WEIR_PID" 2>/dev/null || true
-		for _ in $(seq 50); do kill -0 "$WEIR_PID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$WEIR_PID" 2>/dev/null || true
-	fi
-	if [ "$rc" != 0 ]; then
-		echo "compat: weir log (last 30 lines of $WORK/serve.*.log):" >&2
-		tail -n 30 "$WORK"/serve.*.log >&2 2>/dev/null || true
-		echo "compat: work directory kept: $WORK" >&2
-	elif [ "${KEEP:-0}" = 1 ]; then
-		echo "compat: work directory kept: $WORK"
-	else
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
+NAME=compat
+trap weir_cleanup EXIT
 
 step "building weir"
 $GO build -o "$BIN" ./cmd/weir
-
-# start_weir LISTEN starts weir serve and sets WEIR_PID and ADDR.
-start_weir() {
-	STARTS=$((STARTS + 1))
-	local out=$WORK/serve.$STARTS.out
-	"$BIN" serve --listen "$1" --data "$DATA" >"$out" 2>"$WORK/serve.$STARTS.log" &
-	WEIR_PID=$!
-	for _ in $(seq 100); do
-		if ADDR=$(sed -n 's/^weir: serving Kafka protocol on \([^ ]*\) .*/\1/p' "$out") && [ -n "$ADDR" ]; then
-			echo "weir serving on $ADDR (pid $WEIR_PID)"
-			return
-		fi
-		kill -0 "$WEIR_PID" 2>/dev/null || fail "weir serve exited at start (see $WORK/serve.$STARTS.log)"
-		sleep 0.1
-	done
-	fail "weir serve did not start within 10s"
-}
-
-# stop_weir stops weir with SIGTERM and requires a clean exit.
-stop_weir() {
-	kill -TERM "$WEIR_PID"
-	local rc=0
-	for _ in $(seq 300); do
-		kill -0 "$WEIR_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$WEIR_PID" 2>/dev/null && fail "weir did not exit within 30s of SIGTERM"
-	wait "$WEIR_PID" || rc=$?
-	WEIR_PID=
-	[ "$rc" = 0 ] || fail "weir serve exited with code $rc after SIGTERM"
-	grep -q "clean shutdown" "$WORK/serve.$STARTS.log" || fail "weir did not log a clean shutdown"
-}
 
 # --- helpers ----------------------------------------------------------------
 # kc runs kcat against weir, bounded in time, failing on any kcat error.
