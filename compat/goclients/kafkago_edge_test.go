@@ -3,6 +3,7 @@ package goclients
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,7 +65,7 @@ func TestKafkaGoAdminMore(t *testing.T) {
 			t.Fatalf("AlterConfigs %v: %v", r, e)
 		}
 	}
-	if got, want := configs(), map[string]string{"retention.ms": "100000", "segment.ms": "200000"}; !mapsEqual(got, want) {
+	if got, want := configs(), map[string]string{"retention.ms": "100000", "segment.ms": "200000"}; !maps.Equal(got, want) {
 		t.Errorf("after AlterConfigs: %v, want %v", got, want)
 	}
 	ic, err := cl.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
@@ -77,7 +78,7 @@ func TestKafkaGoAdminMore(t *testing.T) {
 	if err != nil || len(ic.Resources) != 1 || ic.Resources[0].Error != nil {
 		t.Fatalf("IncrementalAlterConfigs: %v, %+v", err, ic)
 	}
-	if got, want := configs(), map[string]string{"retention.ms": "100000", "max.message.bytes": "12345"}; !mapsEqual(got, want) {
+	if got, want := configs(), map[string]string{"retention.ms": "100000", "max.message.bytes": "12345"}; !maps.Equal(got, want) {
 		t.Errorf("after IncrementalAlterConfigs: %v, want %v", got, want)
 	}
 
@@ -109,7 +110,7 @@ func TestKafkaGoAdminMore(t *testing.T) {
 		}
 		return m
 	}
-	if got, want := fetch(), map[int]string{0: "5 five", 1: "-1 ", 3: "0 "}; !maps2Equal(got, want) {
+	if got, want := fetch(), map[int]string{0: "5 five", 1: "-1 ", 3: "0 "}; !maps.Equal(got, want) {
 		t.Errorf("OffsetFetch: %v, want %v", got, want)
 	}
 	lg, err := cl.ListGroups(ctx, &kafka.ListGroupsRequest{})
@@ -120,14 +121,14 @@ func TestKafkaGoAdminMore(t *testing.T) {
 	if err != nil || od.Error != nil || len(od.Topics[topic]) != 1 || od.Topics[topic][0].Error != nil {
 		t.Fatalf("OffsetDelete: %v, %+v", err, od)
 	}
-	if got, want := fetch(), map[int]string{0: "5 five", 1: "-1 ", 3: "-1 "}; !maps2Equal(got, want) {
+	if got, want := fetch(), map[int]string{0: "5 five", 1: "-1 ", 3: "-1 "}; !maps.Equal(got, want) {
 		t.Errorf("OffsetFetch after OffsetDelete: %v, want %v", got, want)
 	}
 	dg, err := cl.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
 	if err != nil || dg.Errors[group] != nil {
 		t.Fatalf("DeleteGroups: %v, %+v", err, dg)
 	}
-	if got, want := fetch(), map[int]string{0: "-1 ", 1: "-1 ", 3: "-1 "}; !maps2Equal(got, want) {
+	if got, want := fetch(), map[int]string{0: "-1 ", 1: "-1 ", 3: "-1 "}; !maps.Equal(got, want) {
 		t.Errorf("OffsetFetch after DeleteGroups: %v, want %v", got, want)
 	}
 
@@ -169,18 +170,6 @@ func TestKafkaGoAdminMore(t *testing.T) {
 	if err != nil || len(md.Topics) != 1 || !errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition) {
 		t.Errorf("Metadata of the deleted topic: %v, %+v; want %v", err, md, kafka.UnknownTopicOrPartition)
 	}
-}
-
-func maps2Equal(a, b map[int]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // TestKafkaGoWriterEdges: a Writer creating its topic

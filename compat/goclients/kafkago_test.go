@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -408,7 +409,7 @@ func TestKafkaGoAdmin(t *testing.T) {
 		got[e.ConfigName] = e.ConfigValue + " " + src
 	}
 	wantCfg := map[string]string{"retention.ms": "3600000 topic", "max.message.bytes": "500000 topic", "segment.bytes": "1073741824 default"}
-	if !mapsEqual(got, wantCfg) {
+	if !maps.Equal(got, wantCfg) {
 		t.Errorf("DescribeConfigs: %v, want %v", got, wantCfg)
 	}
 
@@ -465,18 +466,6 @@ func TestKafkaGoAdmin(t *testing.T) {
 	if err != nil || !errors.Is(dr.Errors[topic], kafka.UnknownTopicOrPartition) {
 		t.Errorf("DeleteTopics of a deleted topic: %v, %+v; want %v", err, dr, kafka.UnknownTopicOrPartition)
 	}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // kafkaGoMember is a group Reader reading in a goroutine.
