@@ -44,6 +44,12 @@ type Config struct {
 	// throughput move within noise (docs/DECISIONS.md).
 	FlushPolicy   log.FlushPolicy
 	FlushMaxDelay time.Duration
+	// ReadCacheBytes bounds the page cache kept for partition data that
+	// consumers have already fetched (log.FlusherOptions.ReadCacheBytes):
+	// past it, the oldest is dropped so that appends reuse its memory.
+	// Unread data always stays cached. Default DefaultReadCacheBytes;
+	// negative leaves the page cache to the kernel (Kafka's behaviour).
+	ReadCacheBytes int64
 	// Group coordinator settings (Kafka's group.* and offsets.* keys);
 	// zero takes Kafka's defaults (see coord.Config).
 	GroupMinSessionTimeout     time.Duration
@@ -64,6 +70,7 @@ const (
 	DefaultDataDir         = "./weir-data"
 	DefaultMessageMaxBytes = 1048588
 	DefaultFlushMaxDelay   = 200 * time.Microsecond // group commit window
+	DefaultReadCacheBytes  = 1 << 30                // page cache kept for fetched data
 )
 
 func (c *Config) ensureDefaults() {
@@ -75,6 +82,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.NodeID == 0 {
 		c.NodeID = 1
+	}
+	if c.ReadCacheBytes == 0 {
+		c.ReadCacheBytes = DefaultReadCacheBytes
 	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = 1

@@ -222,6 +222,8 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	oi.TruncateToPosition(pos)
 	ti.TruncateTo(newNext)
+	// Bytes appended from here on have not been read.
+	sg.readEnd.Store(min(sg.readEnd.Load(), pos))
 	if e, ok := oi.Last(); ok {
 		sg.sinceIndex = s.Size() - e.Position
 	} else {

@@ -36,6 +36,7 @@ type Flusher struct {
 	planBuf   []flushWork  // reused by plan (run's goroutine only)
 	devMu     sync.Mutex
 	devFiles  map[uint64]*os.File // a directory per device, for syncfs
+	cache     *readCache          // nil: the page cache is left to the kernel
 	done      chan struct{}
 	wg        sync.WaitGroup
 }
@@ -53,6 +54,15 @@ type FlusherOptions struct {
 	// Only logs on the real file system take part; if syncfs reports an
 	// error, each log is synced file by file to find out which failed.
 	SyncFSMin int
+	// ReadCacheBytes bounds the page cache kept for data that readers
+	// have already read and that is durable, across the flusher's logs:
+	// past it, the oldest such data is dropped from the page cache
+	// (posix_fadvise DONTNEED), so that appends reuse its memory instead
+	// of taking pages the kernel has not touched for long (slow on
+	// virtual machines that hand free memory back to the host, and under
+	// cgroup memory limits). Data not yet read is never dropped. 0 (the
+	// default) leaves the page cache to the kernel.
+	ReadCacheBytes int64
 }
 
 // NewFlusher starts a flusher. Close it after every log using it is closed.
@@ -74,6 +84,7 @@ func NewFlusher(opts FlusherOptions) *Flusher {
 		work:      make(chan flushWork, opts.Workers),
 		syncfsMin: opts.SyncFSMin,
 		devFiles:  map[uint64]*os.File{},
+		cache:     newReadCache(opts.ReadCacheBytes),
 		done:      make(chan struct{}),
 	}
 	f.wg.Add(1 + opts.Workers)
@@ -553,6 +564,9 @@ func (j *flushJob) finish(err error) {
 	clear(segs)
 	l.spareSegs = segs[:0]
 	l.mu.Unlock()
+	if c := l.fl.cache; c != nil && err == nil && l.dev != 0 {
+		c.flushed(l)
+	}
 }
 
 // advanceDurable publishes a new durable offset and releases the waiters it

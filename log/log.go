@@ -97,6 +97,9 @@ type Log struct {
 
 	fl         *Flusher
 	ownFlusher bool
+	// cacheBase: segments below it are wholly queued in the flusher's
+	// readCache (guarded by readCache.mu).
+	cacheBase int64
 
 	// Durability waiters.
 	wmu       sync.Mutex

@@ -58,7 +58,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 	if o.Flusher != nil {
 		l.fl = o.Flusher
 	} else {
-		l.fl = NewFlusher(FlusherOptions{Workers: 2, RetentionCheckInterval: o.RetentionCheckInterval})
+		l.fl = NewFlusher(FlusherOptions{Workers: 2, RetentionCheckInterval: o.RetentionCheckInterval, ReadCacheBytes: o.ReadCacheBytes})
 		l.ownFlusher = true
 	}
 	l.fl.register(l)

@@ -99,6 +99,9 @@ type Options struct {
 	// workers and timers (the broker's case: one flusher for every
 	// partition). Nil: the log starts a private flusher, closed with it.
 	Flusher *Flusher
+	// ReadCacheBytes is FlusherOptions.ReadCacheBytes for the private
+	// flusher of a log opened without Flusher. Default 0.
+	ReadCacheBytes int64
 
 	// DurableHook, if set, is called with the new durable offset every
 	// time it advances, on a flusher goroutine (or the appender's with

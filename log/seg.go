@@ -47,6 +47,12 @@ type seg struct {
 
 	refs atomic.Int32
 
+	// readEnd is the end of the furthest view a reader was given (see
+	// readCache); cacheQueued is how far the segment's bytes are queued
+	// for dropping from the page cache (guarded by readCache.mu).
+	readEnd     atomic.Int64
+	cacheQueued int64
+
 	// Writer-only fields, guarded by Log.mu.
 	created    time.Time // for segment.ms
 	sinceIndex int64     // bytes appended since the last index entry

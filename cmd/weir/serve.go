@@ -44,6 +44,7 @@ var serveKeys = []struct{ key, help string }{
 	{"offsets.retention.minutes", "drop committed offsets of groups empty this long (default 10080)"},
 	{"weir.flush.policy", "durability: group (default; fsync before acks=all answers), interval, always"},
 	{"weir.flush.max.delay.ms", "group commit window in ms, fractions allowed (default 0.2)"},
+	{"weir.read.cache.bytes", "page cache kept for data consumers already fetched; older is dropped so appends reuse its memory; -1 or 0 leaves it to the kernel (default 1073741824)"},
 	{"weir.transport", "network layer: epoll (default on Linux) or net"},
 	{"weir.event.loops", "epoll event loops (default: number of CPUs)"},
 	{"weir.log.level", "debug, info (default), warn, error"},
@@ -257,6 +258,10 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 			}
 			if err == nil {
 				cfg.FlushMaxDelay = time.Duration(ms * float64(time.Millisecond))
+			}
+		case "weir.read.cache.bytes":
+			if cfg.ReadCacheBytes, err = num(); err == nil && cfg.ReadCacheBytes == 0 {
+				cfg.ReadCacheBytes = -1 // 0 in the file means none kept either way
 			}
 		case "weir.transport":
 			if v != "epoll" && v != "net" {
