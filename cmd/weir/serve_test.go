@@ -22,3 +22,17 @@ func TestServeConfigFlushDelay(t *testing.T) {
 		}
 	}
 }
+
+// TestServeConfigReadCache: weir.read.cache.bytes sets the budget; -1 and
+// 0 leave the page cache to the kernel; nonsense is refused.
+func TestServeConfigReadCache(t *testing.T) {
+	for v, want := range map[string]int64{"268435456": 256 << 20, "-1": -1, "0": -1} {
+		cfg, _, _, err := serveConfig(map[string]string{"weir.read.cache.bytes": v})
+		if err != nil || cfg.ReadCacheBytes != want {
+			t.Errorf("%s: %v, %v; want %v", v, cfg.ReadCacheBytes, err, want)
+		}
+	}
+	if _, _, _, err := serveConfig(map[string]string{"weir.read.cache.bytes": "1GB"}); err == nil {
+		t.Error("1GB accepted")
+	}
+}
