@@ -194,6 +194,11 @@ func (b *Broker) Serve(ln net.Listener) error {
 	return srv.Serve(ln)
 }
 
+// ReadCacheDropped returns how many bytes of partition data that consumers
+// had fetched the broker has dropped from the page cache so far
+// (Config.ReadCacheBytes).
+func (b *Broker) ReadCacheDropped() int64 { return b.flusher.ReadCacheDropped() }
+
 // Close stops serving, flushes every partition and closes the logs.
 func (b *Broker) Close() error {
 	if b.closed.Swap(true) {
