@@ -66,7 +66,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)
 	}
-	b.flusher = log.NewFlusher(log.FlusherOptions{RetentionCheckInterval: cfg.RetentionCheckInterval, ReadCacheBytes: max(cfg.ReadCacheBytes, 0)})
+	b.flusher = log.NewFlusher(log.FlusherOptions{RetentionCheckInterval: cfg.RetentionCheckInterval, ReadCacheBytes: max(cfg.ReadCacheBytes, 0), SyncFSMin: cfg.SyncFSMin})
 	if err := b.load(); err != nil {
 		b.closePartitions()
 		b.flusher.Close()

@@ -50,6 +50,13 @@ type Config struct {
 	// Unread data always stays cached. Default DefaultReadCacheBytes;
 	// negative leaves the page cache to the kernel (Kafka's behaviour).
 	ReadCacheBytes int64
+	// SyncFSMin: when at least this many partitions on one file system
+	// are due for their group commit together, one syncfs(2) makes them
+	// durable instead of one fdatasync each (log.FlusherOptions.SyncFSMin):
+	// one disk cache flush instead of one per partition. Default
+	// DefaultSyncFSMin; negative disables. syncfs writes back the whole
+	// file system, so the data directory belongs on its own.
+	SyncFSMin int
 	// Group coordinator settings (Kafka's group.* and offsets.* keys);
 	// zero takes Kafka's defaults (see coord.Config).
 	GroupMinSessionTimeout     time.Duration
@@ -71,6 +78,7 @@ const (
 	DefaultMessageMaxBytes = 1048588
 	DefaultFlushMaxDelay   = 200 * time.Microsecond // group commit window
 	DefaultReadCacheBytes  = 1 << 30                // page cache kept for fetched data
+	DefaultSyncFSMin       = 2                      // partitions due together that share one syncfs
 )
 
 func (c *Config) ensureDefaults() {
@@ -85,6 +93,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.ReadCacheBytes == 0 {
 		c.ReadCacheBytes = DefaultReadCacheBytes
+	}
+	if c.SyncFSMin == 0 {
+		c.SyncFSMin = DefaultSyncFSMin
 	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = 1

@@ -45,6 +45,7 @@ var serveKeys = []struct{ key, help string }{
 	{"weir.flush.policy", "durability: group (default; fsync before acks=all answers), interval, always"},
 	{"weir.flush.max.delay.ms", "group commit window in ms, fractions allowed (default 0.2)"},
 	{"weir.read.cache.bytes", "page cache kept for data consumers already fetched; older is dropped so appends reuse its memory; -1 or 0 leaves it to the kernel (default 1073741824)"},
+	{"weir.syncfs.min.partitions", "partitions due together that share one syncfs instead of an fdatasync each; -1 disables (default 2)"},
 	{"weir.transport", "network layer: epoll (default on Linux) or net"},
 	{"weir.event.loops", "epoll event loops (default: number of CPUs)"},
 	{"weir.log.level", "debug, info (default), warn, error"},
@@ -262,6 +263,13 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 		case "weir.read.cache.bytes":
 			if cfg.ReadCacheBytes, err = num(); err == nil && cfg.ReadCacheBytes == 0 {
 				cfg.ReadCacheBytes = -1 // 0 in the file means none kept either way
+			}
+		case "weir.syncfs.min.partitions":
+			if n, err = num(); err == nil {
+				if n == 0 {
+					n = -1
+				}
+				cfg.SyncFSMin = int(n)
 			}
 		case "weir.transport":
 			if v != "epoll" && v != "net" {

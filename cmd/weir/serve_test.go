@@ -36,3 +36,14 @@ func TestServeConfigReadCache(t *testing.T) {
 		t.Error("1GB accepted")
 	}
 }
+
+// TestServeConfigSyncFSMin: weir.syncfs.min.partitions sets the group size;
+// -1 and 0 disable syncfs.
+func TestServeConfigSyncFSMin(t *testing.T) {
+	for v, want := range map[string]int{"2": 2, "16": 16, "-1": -1, "0": -1} {
+		cfg, _, _, err := serveConfig(map[string]string{"weir.syncfs.min.partitions": v})
+		if err != nil || cfg.SyncFSMin != want {
+			t.Errorf("%s: %v, %v; want %v", v, cfg.SyncFSMin, err, want)
+		}
+	}
+}
