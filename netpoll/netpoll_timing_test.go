@@ -266,9 +266,11 @@ func TestEpollSteadyStateAllocs(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	per := float64(after.Mallocs-before.Mallocs) / (2 * n)
 	t.Logf("%.4f allocations per request (%d requests in %v)", per, 2*n, time.Since(start).Round(time.Millisecond))
-	// Background runtime work (GC, timers) allocates a little; a per-request
-	// allocation would show as >= 1.
-	if per > 0.05 {
+	// A per-request allocation would show as >= 1. What remains is
+	// refilling the pools after each GC (sync.Pool drops its contents):
+	// 0.003–0.02 here on an idle machine, 0.051 once during a loaded
+	// make test, so the bound leaves room for that.
+	if per > 0.2 {
 		t.Fatalf("%.3f allocations per request, want ~0", per)
 	}
 }
