@@ -564,8 +564,8 @@ func (j *flushJob) finish(err error) {
 	clear(segs)
 	l.spareSegs = segs[:0]
 	l.mu.Unlock()
-	if c := l.fl.cache; c != nil && err == nil && l.dev != 0 {
-		c.flushed(l)
+	if err == nil && l.trackReads {
+		l.fl.cache.flushed(l)
 	}
 }
 

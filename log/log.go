@@ -97,9 +97,12 @@ type Log struct {
 
 	fl         *Flusher
 	ownFlusher bool
-	// cacheBase: segments below it are wholly queued in the flusher's
-	// readCache (guarded by readCache.mu).
-	cacheBase int64
+	// trackReads: the flusher keeps a read cache and the log is on the
+	// real file system, so reads are noted and flushes feed the cache
+	// (set by Open, then immutable). cacheBase: segments below it are
+	// wholly queued in the read cache (guarded by readCache.mu).
+	trackReads bool
+	cacheBase  int64
 
 	// Durability waiters.
 	wmu       sync.Mutex

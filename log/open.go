@@ -61,6 +61,7 @@ func Open(dir string, opts *Options) (*Log, error) {
 		l.fl = NewFlusher(FlusherOptions{Workers: 2, RetentionCheckInterval: o.RetentionCheckInterval, ReadCacheBytes: o.ReadCacheBytes})
 		l.ownFlusher = true
 	}
+	l.trackReads = l.fl.cache != nil && l.dev != 0
 	l.fl.register(l)
 	return l, nil
 }

@@ -213,7 +213,9 @@ func (sg *seg) read(offset int64, maxBytes int, end int64, dp durableLimit) (Vie
 		// Stop before the first batch at or past the limit.
 		n = sg.limitTo(s, pos, n, end)
 	}
-	sg.noteRead(pos + n)
+	if sg.l.trackReads {
+		sg.noteRead(pos + n)
+	}
 	return View{sg: sg, offset: offset, base: h.BaseOffset, pos: pos, n: n}, true, nil
 }
 
