@@ -97,25 +97,21 @@ func (c *readCache) flushed(l *Log) {
 	for i > 0 && segs[i-1].cacheQueued < segs[i-1].size.Load() {
 		i--
 	}
-	for ; i < len(segs); i++ {
+	for ; i < len(segs) && segs[i].base <= dbase; i++ {
 		sg := segs[i]
-		var durable int64
-		whole := false // the segment is sealed and durable to its end
-		switch {
-		case sg.base < dbase:
-			durable, whole = sg.size.Load(), true
-		case sg.base == dbase:
-			durable = dpos
-		default:
-			i = len(segs)
-			continue
+		// Segments before the one holding the durable end are sealed
+		// and durable to their end.
+		durable := dpos
+		if sg.base < dbase {
+			durable = sg.size.Load()
 		}
 		read := min(sg.readEnd.Load(), durable)
+		done := sg.base < dbase && read >= durable // wholly read
 		to := read &^ (cacheAlign - 1)
-		if whole && read >= durable {
+		if done {
 			to = (durable + cacheAlign - 1) &^ (cacheAlign - 1)
 		}
-		if to-sg.cacheQueued >= cacheMinChunk || (whole && read >= durable && to > sg.cacheQueued) {
+		if to-sg.cacheQueued >= cacheMinChunk || (done && to > sg.cacheQueued) {
 			// In pieces of at most a sixteenth of the budget, so that
 			// what stays cached is close to the budget.
 			for from := sg.cacheQueued; from < to; {
@@ -126,7 +122,7 @@ func (c *readCache) flushed(l *Log) {
 			c.total += to - sg.cacheQueued
 			sg.cacheQueued = to
 		}
-		if !whole || read < durable {
+		if !done {
 			break // readers have not finished this segment
 		}
 		l.cacheBase = sg.base + 1
