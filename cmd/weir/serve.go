@@ -261,15 +261,12 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 				cfg.FlushMaxDelay = time.Duration(ms * float64(time.Millisecond))
 			}
 		case "weir.read.cache.bytes":
-			if cfg.ReadCacheBytes, err = num(); err == nil && cfg.ReadCacheBytes == 0 {
-				cfg.ReadCacheBytes = -1 // 0 in the file means none kept either way
+			if n, err = num(); err == nil {
+				cfg.ReadCacheBytes = offIfZero(n)
 			}
 		case "weir.syncfs.min.partitions":
 			if n, err = num(); err == nil {
-				if n == 0 {
-					n = -1
-				}
-				cfg.SyncFSMin = int(n)
+				cfg.SyncFSMin = int(offIfZero(n))
 			}
 		case "weir.transport":
 			if v != "epoll" && v != "net" {
@@ -288,6 +285,15 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 		}
 	}
 	return cfg, addr, level, nil
+}
+
+// offIfZero maps a key's 0 ("none") to -1, which turns the feature off in
+// broker.Config, where 0 takes the default.
+func offIfZero(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func durationOrUnlimited(n int64, unit time.Duration) time.Duration {
