@@ -231,10 +231,7 @@ func TestSaramaAdmin(t *testing.T) {
 				t.Errorf("partition %d after DeleteRecords: oldest %d (%v), newest %d (%v), want %d, %d", c.part, oldest, err1, newest, err2, c.oldest, c.newe)
 			}
 		}
-		cons, err := sarama.NewConsumer([]string{b.Addr()}, saramaConfig(v))
-		if err != nil {
-			t.Fatalf("NewConsumer: %v", err)
-		}
+		cons := saramaConsumer(t, b.Addr(), saramaConfig(v))
 		defer cons.Close()
 		pc, err := cons.ConsumePartition(topic, 0, sarama.OffsetOldest)
 		if err != nil {

@@ -15,10 +15,7 @@ import (
 // saramaConsumePartition reads n records of topic/partition from offset.
 func saramaConsumePartition(t *testing.T, addr string, cfg *sarama.Config, topic string, partition int32, offset int64, n int) []*sarama.ConsumerMessage {
 	t.Helper()
-	c, err := sarama.NewConsumer([]string{addr}, cfg)
-	if err != nil {
-		t.Fatalf("NewConsumer: %v", err)
-	}
+	c := saramaConsumer(t, addr, cfg)
 	defer c.Close()
 	pc, err := c.ConsumePartition(topic, partition, offset)
 	if err != nil {
@@ -136,10 +133,7 @@ func TestSaramaConsumeNewest(t *testing.T) {
 	cfg.Consumer.MaxWaitTime = 2 * time.Second // the long poll must be woken, not time out
 	consumer := func() sarama.Consumer {
 		t.Helper()
-		c, err := sarama.NewConsumer([]string{b.Addr()}, cfg)
-		if err != nil {
-			t.Fatalf("NewConsumer: %v", err)
-		}
+		c := saramaConsumer(t, b.Addr(), cfg)
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
@@ -190,10 +184,7 @@ func TestSaramaOffsetOutOfRange(t *testing.T) {
 	if err := saramaAdmin(t, b.Addr(), v).DeleteRecords(topic, map[int32]int64{0: 5}); err != nil {
 		t.Fatalf("DeleteRecords: %v", err)
 	}
-	c, err := sarama.NewConsumer([]string{b.Addr()}, saramaConfig(v))
-	if err != nil {
-		t.Fatalf("NewConsumer: %v", err)
-	}
+	c := saramaConsumer(t, b.Addr(), saramaConfig(v))
 	defer c.Close()
 	for _, off := range []int64{11, 1000, 0, 4} {
 		pc, err := c.ConsumePartition(topic, 0, off)
@@ -384,10 +375,7 @@ func TestSaramaBrokerRestart(t *testing.T) {
 	}
 	defer p.Close()
 	ccfg := saramaConfig(v)
-	c, err := sarama.NewConsumer([]string{b.Addr()}, ccfg)
-	if err != nil {
-		t.Fatalf("NewConsumer: %v", err)
-	}
+	c := saramaConsumer(t, b.Addr(), ccfg)
 	defer c.Close()
 	pc, err := c.ConsumePartition(topic, 0, sarama.OffsetOldest)
 	if err != nil {
@@ -466,10 +454,7 @@ func TestSaramaManyPartitions(t *testing.T) {
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Consumer.Fetch.MaxBytes = 16 << 10 // per response
 	cfg.Consumer.Fetch.Default = 4 << 10   // per partition
-	c, err := sarama.NewConsumer([]string{b.Addr()}, cfg)
-	if err != nil {
-		t.Fatalf("NewConsumer: %v", err)
-	}
+	c := saramaConsumer(t, b.Addr(), cfg)
 	defer c.Close()
 	out := make(chan record, 4000)
 	for p := range int32(parts) {

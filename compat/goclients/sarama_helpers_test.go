@@ -106,16 +106,22 @@ func saramaHeaders(hs []*sarama.RecordHeader) string {
 	return joinHeaders(kv...)
 }
 
+// saramaConsumer connects a sarama Consumer, failing the test if it cannot.
+func saramaConsumer(t *testing.T, addr string, cfg *sarama.Config) sarama.Consumer {
+	t.Helper()
+	c, err := sarama.NewConsumer([]string{addr}, cfg)
+	if err != nil {
+		t.Fatalf("NewConsumer: %v", err)
+	}
+	return c
+}
+
 // saramaReadAll reads every partition of topic from the oldest offset
 // with a sarama Consumer until n records in all were read (and then a
 // little longer, to catch extra ones), failing after a bounded time.
 func saramaReadAll(t *testing.T, addr string, v sarama.KafkaVersion, topic string, n int) []record {
 	t.Helper()
-	cfg := saramaConfig(v)
-	c, err := sarama.NewConsumer([]string{addr}, cfg)
-	if err != nil {
-		t.Fatalf("sarama.NewConsumer: %v", err)
-	}
+	c := saramaConsumer(t, addr, saramaConfig(v))
 	defer c.Close()
 	parts, err := c.Partitions(topic)
 	if err != nil {
