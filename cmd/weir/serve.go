@@ -48,6 +48,7 @@ var serveKeys = []struct{ key, help string }{
 	{"weir.syncfs.min.partitions", "partitions due together that share one syncfs instead of an fdatasync each; -1 disables (default 2)"},
 	{"weir.transport", "network layer: epoll (default on Linux) or net"},
 	{"weir.event.loops", "epoll event loops (default: number of CPUs)"},
+	{"weir.sysmon.awake", "keep the Go runtime's monitor thread out of deep sleep (GODEBUG schedtrace, set by re-executing once at start); about a fifth less CPU when load comes in bursts (default true)"},
 	{"weir.log.level", "debug, info (default), warn, error"},
 }
 
@@ -102,15 +103,22 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		k, v, _ := strings.Cut(s, "=")
 		kv[strings.TrimSpace(k)] = strings.TrimSpace(v)
 	}
-	cfg, addr, level, err := serveConfig(kv)
+	set, err := serveConfig(kv)
 	if err != nil {
 		fmt.Fprintf(stderr, "weir serve: %v\n", err)
 		return 2
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: set.level}))
+	if set.sysmonAwake {
+		// Returns only if it did not re-execute this process.
+		if err := keepSysmonAwake(); err != nil {
+			logger.Warn("running with the Go runtime's default sysmon: re-executing with GODEBUG failed", "err", err)
+		}
+	}
+	cfg := set.cfg
 	cfg.Logger = logger
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", set.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "weir serve: %v\n", err)
 		return 1
@@ -166,17 +174,18 @@ func readProperties(path string, kv map[string]string) error {
 }
 
 // serveConfig turns config keys into a broker config.
-func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error) {
+func serveConfig(kv map[string]string) (serveSettings, error) {
 	var cfg broker.Config
 	addr := "127.0.0.1:9092"
 	level := slog.LevelInfo
+	sysmonAwake := true
 	known := map[string]bool{}
 	for _, k := range serveKeys {
 		known[k.key] = true
 	}
 	for k, v := range kv {
 		if !known[k] {
-			return cfg, "", level, fmt.Errorf("unknown config key %q (weir serve -h lists them)", k)
+			return serveSettings{}, fmt.Errorf("unknown config key %q (weir serve -h lists them)", k)
 		}
 		bad := func(err error) error { return fmt.Errorf("config %s=%q: %v", k, v, err) }
 		num := func() (int64, error) { return strconv.ParseInt(v, 10, 64) }
@@ -277,14 +286,24 @@ func serveConfig(kv map[string]string) (broker.Config, string, slog.Level, error
 			if n, err = num(); err == nil {
 				cfg.Net.Loops = int(n)
 			}
+		case "weir.sysmon.awake":
+			sysmonAwake, err = strconv.ParseBool(v)
 		case "weir.log.level":
 			err = level.UnmarshalText([]byte(v))
 		}
 		if err != nil {
-			return cfg, "", level, bad(err)
+			return serveSettings{}, bad(err)
 		}
 	}
-	return cfg, addr, level, nil
+	return serveSettings{cfg: cfg, addr: addr, level: level, sysmonAwake: sysmonAwake}, nil
+}
+
+// serveSettings is what the config keys set.
+type serveSettings struct {
+	cfg         broker.Config
+	addr        string     // listen address
+	level       slog.Level // log level
+	sysmonAwake bool       // see keepSysmonAwake
 }
 
 // offIfZero maps a key's 0 ("none") to -1, which turns the feature off in

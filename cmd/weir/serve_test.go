@@ -10,13 +10,13 @@ import (
 // millisecond; zero keeps the broker's default; nonsense is refused.
 func TestServeConfigFlushDelay(t *testing.T) {
 	for v, want := range map[string]time.Duration{"0.2": 200 * time.Microsecond, "1": time.Millisecond, "2.5": 2500 * time.Microsecond} {
-		cfg, _, _, err := serveConfig(map[string]string{"weir.flush.max.delay.ms": v})
-		if err != nil || cfg.FlushMaxDelay != want {
-			t.Errorf("%s: %v, %v; want %v", v, cfg.FlushMaxDelay, err, want)
+		set, err := serveConfig(map[string]string{"weir.flush.max.delay.ms": v})
+		if err != nil || set.cfg.FlushMaxDelay != want {
+			t.Errorf("%s: %v, %v; want %v", v, set.cfg.FlushMaxDelay, err, want)
 		}
 	}
 	for _, v := range []string{"0", "-1", "abc", "1e9"} {
-		_, _, _, err := serveConfig(map[string]string{"weir.flush.max.delay.ms": v})
+		_, err := serveConfig(map[string]string{"weir.flush.max.delay.ms": v})
 		if err == nil || !strings.Contains(err.Error(), "weir.flush.max.delay.ms") {
 			t.Errorf("%q: error %v", v, err)
 		}
@@ -27,12 +27,12 @@ func TestServeConfigFlushDelay(t *testing.T) {
 // 0 leave the page cache to the kernel; nonsense is refused.
 func TestServeConfigReadCache(t *testing.T) {
 	for v, want := range map[string]int64{"268435456": 256 << 20, "-1": -1, "0": -1} {
-		cfg, _, _, err := serveConfig(map[string]string{"weir.read.cache.bytes": v})
-		if err != nil || cfg.ReadCacheBytes != want {
-			t.Errorf("%s: %v, %v; want %v", v, cfg.ReadCacheBytes, err, want)
+		set, err := serveConfig(map[string]string{"weir.read.cache.bytes": v})
+		if err != nil || set.cfg.ReadCacheBytes != want {
+			t.Errorf("%s: %v, %v; want %v", v, set.cfg.ReadCacheBytes, err, want)
 		}
 	}
-	if _, _, _, err := serveConfig(map[string]string{"weir.read.cache.bytes": "1GB"}); err == nil {
+	if _, err := serveConfig(map[string]string{"weir.read.cache.bytes": "1GB"}); err == nil {
 		t.Error("1GB accepted")
 	}
 }
@@ -41,9 +41,26 @@ func TestServeConfigReadCache(t *testing.T) {
 // -1 and 0 disable syncfs.
 func TestServeConfigSyncFSMin(t *testing.T) {
 	for v, want := range map[string]int{"2": 2, "16": 16, "-1": -1, "0": -1} {
-		cfg, _, _, err := serveConfig(map[string]string{"weir.syncfs.min.partitions": v})
-		if err != nil || cfg.SyncFSMin != want {
-			t.Errorf("%s: %v, %v; want %v", v, cfg.SyncFSMin, err, want)
+		set, err := serveConfig(map[string]string{"weir.syncfs.min.partitions": v})
+		if err != nil || set.cfg.SyncFSMin != want {
+			t.Errorf("%s: %v, %v; want %v", v, set.cfg.SyncFSMin, err, want)
 		}
+	}
+}
+
+// TestServeConfigSysmonAwake: on unless weir.sysmon.awake turns it off.
+func TestServeConfigSysmonAwake(t *testing.T) {
+	for v, want := range map[string]bool{"": true, "true": true, "false": false} {
+		kv := map[string]string{}
+		if v != "" {
+			kv["weir.sysmon.awake"] = v
+		}
+		set, err := serveConfig(kv)
+		if err != nil || set.sysmonAwake != want {
+			t.Errorf("%q: %v, %v; want %v", v, set.sysmonAwake, err, want)
+		}
+	}
+	if _, err := serveConfig(map[string]string{"weir.sysmon.awake": "sometimes"}); err == nil {
+		t.Error("sometimes accepted")
 	}
 }
