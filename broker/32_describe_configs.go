@@ -4,7 +4,9 @@ package broker
 // 2) and the broker (type 4). Each entry says its source: the topic's own
 // override (DYNAMIC_TOPIC_CONFIG) or the broker default (DEFAULT_CONFIG /
 // STATIC_BROKER_CONFIG when set by the broker's configuration). v3+ carries
-// config types; synonyms are returned when asked for.
+// config types. Synonyms, when asked for, are Kafka's: for a topic config,
+// the topic's override if any, then the broker default under the broker
+// config's name (retention.ms: log.retention.ms).
 //
 // v0 has no sources, only IsDefault: true for DEFAULT_CONFIG entries.
 // Kafka 4 removed v0 (KIP-896); Weir keeps it because sarama configured
@@ -15,6 +17,7 @@ package broker
 import (
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -42,13 +45,55 @@ type configEntry struct {
 	value  string
 	source int8
 	typ    int8
+	// synonyms, highest precedence first, as Kafka lists them when asked
+	// (IncludeSynonyms); nil means the entry alone.
+	synonyms []configEntry
+}
+
+// brokerSynonyms names the broker config each topic config defaults to,
+// Kafka's names (retention.ms falls back to log.retention.ms, and so on).
+var brokerSynonyms = map[string]string{
+	"cleanup.policy":         "log.cleanup.policy",
+	"max.message.bytes":      "message.max.bytes",
+	"message.timestamp.type": "log.message.timestamp.type",
+	"min.insync.replicas":    "min.insync.replicas",
+	"retention.bytes":        "log.retention.bytes",
+	"retention.ms":           "log.retention.ms",
+	"segment.bytes":          "log.segment.bytes",
+	"segment.ms":             "log.roll.ms",
 }
 
 func ms(d int64) string { return strconv.FormatInt(d, 10) }
 
-// topicConfigEntries lists a topic's effective configs.
+// topicConfigEntries lists a topic's effective configs. Each has as
+// synonyms the topic's override, if any, then the broker default it falls
+// back to, under the broker config's name.
 func topicConfigEntries(b *Broker, t *topic) []configEntry {
-	c := &t.cfg
+	entries := topicConfigValues(&t.cfg)
+	defaults, _ := b.effectiveConfig(nil)
+	for i, d := range topicConfigValues(&defaults) {
+		e := &entries[i]
+		def := configEntry{name: brokerSynonyms[d.name], value: d.value, source: sourceDefault, typ: d.typ}
+		if _, ok := t.configs[e.name]; ok {
+			e.source = sourceDynamicTopic
+			e.synonyms = []configEntry{{name: e.name, value: e.value, source: sourceDynamicTopic, typ: e.typ}, def}
+		} else {
+			e.source = sourceDefault
+			e.synonyms = []configEntry{def}
+		}
+	}
+	for k, v := range t.configs {
+		if knownIgnoredConfig[k] {
+			entries = append(entries, configEntry{name: k, value: v, source: sourceDynamicTopic, typ: typeString})
+		}
+	}
+	slices.SortFunc(entries, func(a, b configEntry) int { return strings.Compare(a.name, b.name) })
+	return entries
+}
+
+// topicConfigValues lists the topic configs Weir acts on, with c's values,
+// in brokerSynonyms' order of names.
+func topicConfigValues(c *topicConfig) []configEntry {
 	retMs := int64(-1)
 	if c.retentionMs >= 0 {
 		retMs = c.retentionMs.Milliseconds()
@@ -57,38 +102,16 @@ func topicConfigEntries(b *Broker, t *topic) []configEntry {
 	if c.logAppendTime {
 		tsType = "LogAppendTime"
 	}
-	entries := []configEntry{
-		{"cleanup.policy", c.cleanupPolicy, 0, typeList},
-		{"max.message.bytes", strconv.Itoa(c.maxMessageBytes), 0, typeInt},
-		{"message.timestamp.type", tsType, 0, typeString},
-		{"min.insync.replicas", strconv.Itoa(c.minInsyncRepl), 0, typeInt},
-		{"retention.bytes", ms(c.retentionBytes), 0, typeLong},
-		{"retention.ms", ms(retMs), 0, typeLong},
-		{"segment.bytes", ms(c.segmentBytes), 0, typeInt},
-		{"segment.ms", ms(c.segmentMs.Milliseconds()), 0, typeLong},
+	return []configEntry{
+		{name: "cleanup.policy", value: c.cleanupPolicy, typ: typeList},
+		{name: "max.message.bytes", value: strconv.Itoa(c.maxMessageBytes), typ: typeInt},
+		{name: "message.timestamp.type", value: tsType, typ: typeString},
+		{name: "min.insync.replicas", value: strconv.Itoa(c.minInsyncRepl), typ: typeInt},
+		{name: "retention.bytes", value: ms(c.retentionBytes), typ: typeLong},
+		{name: "retention.ms", value: ms(retMs), typ: typeLong},
+		{name: "segment.bytes", value: ms(c.segmentBytes), typ: typeInt},
+		{name: "segment.ms", value: ms(c.segmentMs.Milliseconds()), typ: typeLong},
 	}
-	for i := range entries {
-		if _, ok := t.configs[entries[i].name]; ok {
-			entries[i].source = sourceDynamicTopic
-		} else {
-			entries[i].source = sourceDefault
-		}
-	}
-	for k, v := range t.configs {
-		if knownIgnoredConfig[k] {
-			entries = append(entries, configEntry{k, v, sourceDynamicTopic, typeString})
-		}
-	}
-	slices.SortFunc(entries, func(a, b configEntry) int {
-		if a.name < b.name {
-			return -1
-		}
-		if a.name > b.name {
-			return 1
-		}
-		return 0
-	})
-	return entries
 }
 
 // brokerConfigEntries lists the broker's configs.
@@ -97,18 +120,22 @@ func brokerConfigEntries(b *Broker) []configEntry {
 	if b.cfg.RetentionMs >= 0 {
 		retMs = b.cfg.RetentionMs.Milliseconds()
 	}
-	return []configEntry{
-		{"auto.create.topics.enable", strconv.FormatBool(!b.cfg.NoAutoCreateTopics), sourceStaticBroker, typeBoolean},
-		{"broker.id", strconv.Itoa(int(b.cfg.NodeID)), sourceStaticBroker, typeInt},
-		{"log.dirs", b.cfg.DataDir, sourceStaticBroker, typeString},
-		{"log.retention.bytes", ms(b.cfg.RetentionBytes), sourceStaticBroker, typeLong},
-		{"log.retention.ms", ms(retMs), sourceStaticBroker, typeLong},
-		{"log.roll.ms", ms(b.cfg.SegmentMs.Milliseconds()), sourceStaticBroker, typeLong},
-		{"log.segment.bytes", ms(b.cfg.SegmentBytes), sourceStaticBroker, typeInt},
-		{"message.max.bytes", strconv.Itoa(b.cfg.MessageMaxBytes), sourceStaticBroker, typeInt},
-		{"node.id", strconv.Itoa(int(b.cfg.NodeID)), sourceStaticBroker, typeInt},
-		{"num.partitions", strconv.Itoa(int(b.cfg.DefaultPartitions)), sourceStaticBroker, typeInt},
+	entries := []configEntry{
+		{name: "auto.create.topics.enable", value: strconv.FormatBool(!b.cfg.NoAutoCreateTopics), typ: typeBoolean},
+		{name: "broker.id", value: strconv.Itoa(int(b.cfg.NodeID)), typ: typeInt},
+		{name: "log.dirs", value: b.cfg.DataDir, typ: typeString},
+		{name: "log.retention.bytes", value: ms(b.cfg.RetentionBytes), typ: typeLong},
+		{name: "log.retention.ms", value: ms(retMs), typ: typeLong},
+		{name: "log.roll.ms", value: ms(b.cfg.SegmentMs.Milliseconds()), typ: typeLong},
+		{name: "log.segment.bytes", value: ms(b.cfg.SegmentBytes), typ: typeInt},
+		{name: "message.max.bytes", value: strconv.Itoa(b.cfg.MessageMaxBytes), typ: typeInt},
+		{name: "node.id", value: strconv.Itoa(int(b.cfg.NodeID)), typ: typeInt},
+		{name: "num.partitions", value: strconv.Itoa(int(b.cfg.DefaultPartitions)), typ: typeInt},
 	}
+	for i := range entries {
+		entries[i].source = sourceStaticBroker
+	}
+	return entries
 }
 
 func (b *Broker) handleDescribeConfigs(cs *conn, kreq kmsg.Request) kmsg.Response {
@@ -163,11 +190,18 @@ func (b *Broker) handleDescribeConfigs(cs *conn, kreq kmsg.Request) kmsg.Respons
 			c.IsDefault = e.source == sourceDefault
 			c.ConfigType = kmsg.ConfigType(e.typ)
 			if req.IncludeSynonyms {
-				syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-				syn.Name = e.name
-				syn.Value = &v
-				syn.Source = kmsg.ConfigSource(e.source)
-				c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+				syns := e.synonyms
+				if syns == nil {
+					syns = []configEntry{e}
+				}
+				for _, se := range syns {
+					syn := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+					syn.Name = se.name
+					sv := se.value
+					syn.Value = &sv
+					syn.Source = kmsg.ConfigSource(se.source)
+					c.ConfigSynonyms = append(c.ConfigSynonyms, syn)
+				}
 			}
 			sr.Configs = append(sr.Configs, c)
 		}

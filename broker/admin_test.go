@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -375,8 +376,26 @@ func TestDescribeConfigs(t *testing.T) {
 	req.Resources = append(req.Resources, r)
 	req.IncludeSynonyms = true
 	resp := dialRaw(t, b.Addr()).must(req).(*kmsg.DescribeConfigsResponse) // kgo would route "3" to broker 3
-	if got := resp.Resources[0]; got.ErrorCode != 0 || len(got.Configs) != 2 || len(got.Configs[0].ConfigSynonyms) == 0 {
+	if got := resp.Resources[0]; got.ErrorCode != 0 || len(got.Configs) != 2 {
 		t.Fatalf("named configs: %+v", got)
+	}
+	// Synonyms as Kafka lists them: the topic's override, then the broker
+	// default under the broker config's name.
+	type syn struct {
+		name, value string
+		source      kmsg.ConfigSource
+	}
+	for i, want := range [][]syn{
+		{{"max.message.bytes", "12345", kmsg.ConfigSourceDynamicTopicConfig}, {"message.max.bytes", "500000", kmsg.ConfigSourceDefaultConfig}},
+		{{"log.retention.ms", "604800000", kmsg.ConfigSourceDefaultConfig}},
+	} {
+		var got []syn
+		for _, s := range resp.Resources[0].Configs[i].ConfigSynonyms {
+			got = append(got, syn{s.Name, *s.Value, s.Source})
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("synonyms of %s: %v, want %v", resp.Resources[0].Configs[i].Name, got, want)
+		}
 	}
 	wantCode(t, "describe unknown topic", resp.Resources[1].ErrorCode, kerr.UnknownTopicOrPartition)
 	if resp.Resources[2].ErrorCode == 0 {
