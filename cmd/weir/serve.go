@@ -173,7 +173,7 @@ func readProperties(path string, kv map[string]string) error {
 	return sc.Err()
 }
 
-// serveConfig turns config keys into a broker config.
+// serveConfig turns config keys into a broker config and serve settings.
 func serveConfig(kv map[string]string) (serveSettings, error) {
 	var cfg broker.Config
 	addr := "127.0.0.1:9092"
