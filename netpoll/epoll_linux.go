@@ -28,9 +28,10 @@ const (
 	// loop turns to its other connections (it comes back on EPOLLOUT).
 	writeBurst = 4 << 20
 	// frameChunk: a partial frame up to this size gets a buffer for all of
-	// it at once; a larger one starts at this size and grows to 8× the
-	// bytes received as they arrive, so a client that announces a huge
-	// frame and sends little commits little memory.
+	// it at once; a larger one starts at this size, or at the size of the
+	// connection's last assembled frame (bytes the client did send), and
+	// grows to 8× the bytes received as they arrive, so a client that
+	// announces a huge frame and sends little commits little memory.
 	frameChunk = 1 << 20
 	// acceptBatch bounds the connections accepted per listener event.
 	acceptBatch = 64
@@ -59,6 +60,7 @@ type epollConn struct {
 	rbuf     *buffer
 	rlo, rhi int
 	rneed    int
+	lastBig  int // size of the last frame assembled in its own buffer
 	hdr      [4]byte
 	nhdr     int
 	paused   bool  // not reading: limits reached, or a frame awaits dispatch
@@ -109,8 +111,13 @@ type loop struct {
 	epFile   *os.File
 	epRaw    syscall.RawConn
 	deadline int64 // read deadline set on epFile (server clock), -1: none
-	efd      int   // eventfd, woken by schedule
-	lfd      int   // listener (loop 0 only), -1 otherwise or once closed
+	// pollFn is epRaw.Read's callback, made once: a closure made per
+	// wait would allocate each time the loop parks.
+	pollFn  func(fd uintptr) bool
+	pollN   int
+	pollErr error
+	efd     int // eventfd, woken by schedule
+	lfd     int // listener (loop 0 only), -1 otherwise or once closed
 
 	// Loop-goroutine state.
 	events      []unix.EpollEvent
@@ -234,6 +241,10 @@ func (l *loop) registerEpoll() {
 	}
 	if err == nil {
 		l.epRaw = rc
+		l.pollFn = func(fd uintptr) bool {
+			l.pollN, l.pollErr = unix.EpollWait(int(fd), l.events, 0)
+			return l.pollErr != nil || l.pollN > 0
+		}
 	}
 	// Otherwise wait blocks in epoll_wait, which ignores O_NONBLOCK.
 }
@@ -386,19 +397,14 @@ func (l *loop) wait() (int, error) {
 		l.epFile.SetReadDeadline(t)
 		l.deadline = next
 	}
-	var n int
-	var werr error
-	err := l.epRaw.Read(func(fd uintptr) bool {
-		n, werr = unix.EpollWait(int(fd), l.events, 0)
-		return werr != nil || n > 0
-	})
+	err := l.epRaw.Read(l.pollFn)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	return n, werr
+	return l.pollN, l.pollErr
 }
 
 // nextTimer is when the loop's next timer is due (server clock), or -1.
@@ -702,6 +708,7 @@ func (l *loop) deliverFrame(c *Conn) {
 	}
 	l.s.h.OnRequest(c, seq, e.rbuf.b[:e.rneed:e.rneed])
 	putBuffer(e.rbuf)
+	e.lastBig = e.rneed
 	e.rbuf, e.rneed, e.rhi = nil, 0, 0
 }
 
@@ -751,7 +758,9 @@ func (l *loop) parse(c *Conn, src []byte, stash *buffer) bool {
 		have := len(rem) - 4
 		initial := size
 		if size > frameChunk {
-			initial = min(size, max(frameChunk, 2*have))
+			// A client sending frames of a few MiB gets a buffer for the
+			// whole next one, not a chunk grown (and copied) on the way.
+			initial = min(size, max(frameChunk, 2*have, e.lastBig))
 		}
 		b := getBuffer(initial)
 		e.rbuf, e.rneed, e.rhi = b, size, copy(b.b, rem[4:])
