@@ -39,10 +39,8 @@ type benchAckHandler struct{}
 func (benchAckHandler) OnOpen(*Conn)         {}
 func (benchAckHandler) OnClose(*Conn, error) {}
 func (benchAckHandler) OnRequest(c *Conn, seq uint64, frame []byte) {
-	r := GetResponse()
 	var ack [8]byte
-	r.Parts = append(r.Parts, Part{Buf: appendFrame(r.Alloc(4+len(ack)), ack[:])})
-	c.Reply(seq, r)
+	c.Reply(seq, echoResponse(ack[:]))
 }
 
 // benchFileHandler answers each request with a 4-byte size and a file
