@@ -34,9 +34,9 @@ func TestServeKeepsSysmonAwake(t *testing.T) {
 			}
 			args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", t.TempDir()}, tc.args...)
 			cmd := exec.Command(exe, args...)
-			cmd.Env = append(os.Environ(), "GODEBUG="+tc.godebug)
-			if tc.godebug == "" {
-				cmd.Env = withoutGODEBUG(os.Environ())
+			_, cmd.Env = cutGODEBUG(os.Environ())
+			if tc.godebug != "" {
+				cmd.Env = append(cmd.Env, "GODEBUG="+tc.godebug)
 			}
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
@@ -72,14 +72,4 @@ func TestServeKeepsSysmonAwake(t *testing.T) {
 			}
 		})
 	}
-}
-
-func withoutGODEBUG(env []string) []string {
-	var out []string
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "GODEBUG=") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

@@ -32,14 +32,7 @@ func keepSysmonAwake() error {
 	if len(os.Args) < 2 || os.Args[1] != "serve" {
 		return nil
 	}
-	godebug, env := "", make([]string, 0, len(os.Environ())+1)
-	for _, kv := range os.Environ() {
-		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
-			godebug = v
-			continue
-		}
-		env = append(env, kv)
-	}
+	godebug, env := cutGODEBUG(os.Environ())
 	for _, s := range strings.Split(godebug, ",") {
 		if strings.HasPrefix(strings.TrimSpace(s), "schedtrace=") {
 			return nil
@@ -53,4 +46,17 @@ func keepSysmonAwake() error {
 		return err
 	}
 	return syscall.Exec(exe, os.Args, append(env, "GODEBUG="+godebug+sysmonAwakeSetting))
+}
+
+// cutGODEBUG returns GODEBUG's value in env and env without it.
+func cutGODEBUG(env []string) (godebug string, rest []string) {
+	rest = make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			godebug = v
+			continue
+		}
+		rest = append(rest, kv)
+	}
+	return godebug, rest
 }
