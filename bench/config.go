@@ -79,6 +79,15 @@ type Workload struct {
 	Consumers      int
 	Group          bool
 	CommitInterval time.Duration
+	// FetchMaxBytes and FetchPartitionMaxBytes bound each consumer fetch
+	// and each partition in it (Kafka's fetch.max.bytes and
+	// max.partition.fetch.bytes; kgo.FetchMaxBytes and
+	// kgo.FetchMaxPartitionBytes); 0: the client's defaults (50 MiB and
+	// 1 MiB). A consumer has one fetch in flight per broker, so at high
+	// rates these, not the broker, can bound what it reads. Kafka targets
+	// only.
+	FetchMaxBytes          int
+	FetchPartitionMaxBytes int
 	// Consume is the older spelling of Consumers: 1.
 	Consume bool
 
@@ -252,6 +261,10 @@ func (w *Workload) validate() error {
 		return bad("batch-size", "negative")
 	case w.CommitInterval < 0:
 		return bad("commit-interval", "negative")
+	case w.FetchMaxBytes < 0 || w.FetchMaxBytes > 1<<30:
+		return bad("fetch-max-bytes", "%d not in [0, 1 GiB]", w.FetchMaxBytes)
+	case w.FetchPartitionMaxBytes < 0 || w.FetchPartitionMaxBytes > 1<<30:
+		return bad("max-partition-fetch-bytes", "%d not in [0, 1 GiB]", w.FetchPartitionMaxBytes)
 	}
 	switch w.Keys {
 	case "", "none", "random", "sequential", "zipf":

@@ -181,6 +181,12 @@ func (k *kafkaRun) newConsumers(rd *reader) error {
 	w := k.w
 	for i := range w.Consumers {
 		opts := []kgo.Opt{kgo.FetchMaxWait(time.Second), kgo.WithHooks(&k.reqs)}
+		if w.FetchMaxBytes > 0 {
+			opts = append(opts, kgo.FetchMaxBytes(int32(w.FetchMaxBytes)))
+		}
+		if w.FetchPartitionMaxBytes > 0 {
+			opts = append(opts, kgo.FetchMaxPartitionBytes(int32(w.FetchPartitionMaxBytes)))
+		}
 		if w.Group {
 			opts = append(opts,
 				kgo.ConsumerGroup(k.group),

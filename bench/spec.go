@@ -43,6 +43,8 @@ import (
 //	consumers: 1
 //	consumer-group: false         # consumers join one group and commit offsets
 //	commit-interval: 1s
+//	fetch-max-bytes: 50MiB        # per consumer fetch (0: the client's default)
+//	max-partition-fetch-bytes: 1MiB  # per partition in a fetch (0: the client's default)
 //	warmup: 5s
 //	duration: 20s
 //	backlog: 2GB                  # produce this much, then consumers read it from offset 0
@@ -157,7 +159,8 @@ func fieldError(n *yaml.Node, field, format string, args ...any) error {
 var workloadFields = []string{
 	"name", "description", "topics", "partitions", "record-size", "keys", "key-count",
 	"producers", "rate", "acks", "idempotent", "compression", "linger", "batch-size",
-	"max-buffered-bytes", "consumers", "consumer-group", "commit-interval", "warmup",
+	"max-buffered-bytes", "consumers", "consumer-group", "commit-interval",
+	"fetch-max-bytes", "max-partition-fetch-bytes", "warmup",
 	"duration", "backlog", "drain-timeout", "connections", "connection-rate",
 }
 
@@ -218,6 +221,14 @@ func parseDoc(doc *yaml.Node) ([]Workload, error) {
 			var s int64
 			s, err = size(v, field)
 			w.MaxBufferedBytes = int(s)
+		case "fetch-max-bytes":
+			var s int64
+			s, err = size(v, field)
+			w.FetchMaxBytes = int(min(s, 1<<31-1))
+		case "max-partition-fetch-bytes":
+			var s int64
+			s, err = size(v, field)
+			w.FetchPartitionMaxBytes = int(min(s, 1<<31-1))
 		case "consumers":
 			w.Consumers, err = integer(v, field)
 		case "consumer-group":

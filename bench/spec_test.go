@@ -90,6 +90,8 @@ max-buffered-bytes: 32MiB
 consumers: 2
 consumer-group: true
 commit-interval: 500ms
+fetch-max-bytes: 20MiB
+max-partition-fetch-bytes: 2MiB
 warmup: 2s
 duration: 1m
 drain-timeout: 30s
@@ -110,8 +112,8 @@ acks: 1
 		RecordSize: bench.SizeDist{Kind: "uniform", Min: 100, Max: 2048}, Keys: "zipf", KeyCount: 500,
 		Producers: 4, RecordRate: 10000, Acks: "all", Compression: "zstd", Linger: 5 * time.Millisecond,
 		BatchBytes: 512 << 10, MaxBufferedBytes: 32 << 20, Consumers: 2, Group: true,
-		CommitInterval: 500 * time.Millisecond, Warmup: 2 * time.Second, Duration: time.Minute,
-		DrainTimeout: 30 * time.Second,
+		CommitInterval: 500 * time.Millisecond, FetchMaxBytes: 20 << 20, FetchPartitionMaxBytes: 2 << 20,
+		Warmup: 2 * time.Second, Duration: time.Minute, DrainTimeout: 30 * time.Second,
 	}
 	if w != want {
 		t.Errorf("got  %+v\nwant %+v", w, want)
@@ -154,6 +156,8 @@ func TestParseWorkloadErrors(t *testing.T) {
 		{"name: a\nconsumer-group: maybe", `consumer-group: "maybe" is not true or false`},
 		{"name: a\nbacklog: 1GB\nrate: 10MB/s", `backlog: a backlog is produced at max rate`},
 		{"name: a\nproducers: 0", `producers: 0 not in`},
+		{"name: a\nfetch-max-bytes: 2GiB", `fetch-max-bytes: 2147483647 not in [0, 1 GiB]`},
+		{"name: a\nmax-partition-fetch-bytes: 4GiB", `max-partition-fetch-bytes: 2147483647 not in [0, 1 GiB]`},
 		{"name: a\nname: b", `line 2: name: given twice`},
 		{"partitions: 4", `name: missing`},
 		{"- name: a", `a workload is a mapping`},
