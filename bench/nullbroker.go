@@ -95,9 +95,10 @@ const (
 	nullMaxFetch = 64 << 20
 	// nullKeepBuffer is the largest buffer a connection keeps between
 	// requests; a larger one (grown for one huge request) is dropped. It
-	// is above a 16 MiB fetch (4 partitions of 4 MiB, max-throughput's)
-	// plus append's growth, so such fetches reuse their buffers.
-	nullKeepBuffer = 48 << 20
+	// is above nullMaxFetch plus append's growth, so that every fetch the
+	// null broker answers (max-throughput asks for 32 MiB) reuses its
+	// connection's buffers.
+	nullKeepBuffer = 96 << 20
 	// nullAhead is how far the high watermark is past every fetch
 	// offset: the client always sees more data.
 	nullAhead = 1 << 40
