@@ -79,7 +79,7 @@ type Workload struct {
 	Consumers      int
 	Group          bool
 	CommitInterval time.Duration
-	// FetchMaxBytes and FetchPartitionMaxBytes bound each consumer fetch
+	// FetchMaxBytes and MaxPartitionFetchBytes bound each consumer fetch
 	// and each partition in it (Kafka's fetch.max.bytes and
 	// max.partition.fetch.bytes; kgo.FetchMaxBytes and
 	// kgo.FetchMaxPartitionBytes); 0: the client's defaults (50 MiB and
@@ -87,7 +87,7 @@ type Workload struct {
 	// rates these, not the broker, can bound what it reads. Kafka targets
 	// only.
 	FetchMaxBytes          int
-	FetchPartitionMaxBytes int
+	MaxPartitionFetchBytes int
 	// Consume is the older spelling of Consumers: 1.
 	Consume bool
 
@@ -263,8 +263,8 @@ func (w *Workload) validate() error {
 		return bad("commit-interval", "negative")
 	case w.FetchMaxBytes < 0 || w.FetchMaxBytes > 1<<30:
 		return bad("fetch-max-bytes", "%d not in [0, 1 GiB]", w.FetchMaxBytes)
-	case w.FetchPartitionMaxBytes < 0 || w.FetchPartitionMaxBytes > 1<<30:
-		return bad("max-partition-fetch-bytes", "%d not in [0, 1 GiB]", w.FetchPartitionMaxBytes)
+	case w.MaxPartitionFetchBytes < 0 || w.MaxPartitionFetchBytes > 1<<30:
+		return bad("max-partition-fetch-bytes", "%d not in [0, 1 GiB]", w.MaxPartitionFetchBytes)
 	}
 	switch w.Keys {
 	case "", "none", "random", "sequential", "zipf":

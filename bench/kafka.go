@@ -184,8 +184,8 @@ func (k *kafkaRun) newConsumers(rd *reader) error {
 		if w.FetchMaxBytes > 0 {
 			opts = append(opts, kgo.FetchMaxBytes(int32(w.FetchMaxBytes)))
 		}
-		if w.FetchPartitionMaxBytes > 0 {
-			opts = append(opts, kgo.FetchMaxPartitionBytes(int32(w.FetchPartitionMaxBytes)))
+		if w.MaxPartitionFetchBytes > 0 {
+			opts = append(opts, kgo.FetchMaxPartitionBytes(int32(w.MaxPartitionFetchBytes)))
 		}
 		if w.Group {
 			opts = append(opts,

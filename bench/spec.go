@@ -228,7 +228,7 @@ func parseDoc(doc *yaml.Node) ([]Workload, error) {
 		case "max-partition-fetch-bytes":
 			var s int64
 			s, err = size(v, field)
-			w.FetchPartitionMaxBytes = int(min(s, 1<<31-1))
+			w.MaxPartitionFetchBytes = int(min(s, 1<<31-1))
 		case "consumers":
 			w.Consumers, err = integer(v, field)
 		case "consumer-group":

@@ -112,7 +112,7 @@ acks: 1
 		RecordSize: bench.SizeDist{Kind: "uniform", Min: 100, Max: 2048}, Keys: "zipf", KeyCount: 500,
 		Producers: 4, RecordRate: 10000, Acks: "all", Compression: "zstd", Linger: 5 * time.Millisecond,
 		BatchBytes: 512 << 10, MaxBufferedBytes: 32 << 20, Consumers: 2, Group: true,
-		CommitInterval: 500 * time.Millisecond, FetchMaxBytes: 20 << 20, FetchPartitionMaxBytes: 2 << 20,
+		CommitInterval: 500 * time.Millisecond, FetchMaxBytes: 20 << 20, MaxPartitionFetchBytes: 2 << 20,
 		Warmup: 2 * time.Second, Duration: time.Minute, DrainTimeout: 30 * time.Second,
 	}
 	if w != want {
