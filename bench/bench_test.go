@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/weirhq/weir/bench"
 	"github.com/weirhq/weir/weirtest"
 )
@@ -118,24 +119,54 @@ func TestRunW1Weir(t *testing.T) {
 	checkProduceConsume(t, res)
 }
 
-// TestRunW1Kfake runs the same against kfake in-process, and a fixed-rate
-// run to check pacing.
+// TestRunW1Kfake runs the same against kfake in-process, and checks that
+// the consumer's fetches carry the workload's fetch sizes.
 func TestRunW1Kfake(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	w := shortW1()
+	if w.MaxPartitionFetchBytes != 8<<20 {
+		t.Fatalf("W1 reads %d bytes per partition per fetch, want 8 MiB", w.MaxPartitionFetchBytes)
+	}
+	w.FetchMaxBytes = 20 << 20
+	var fetches, parts, wrong atomic.Int64
+	c.ControlKey(int16(kmsg.Fetch), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		req := r.(*kmsg.FetchRequest)
+		if req.SessionEpoch == -1 {
+			return nil, nil, false // closes the client's fetch session (max bytes 1)
+		}
+		fetches.Add(1)
+		if req.MaxBytes != int32(w.FetchMaxBytes) {
+			wrong.Add(1)
+		}
+		for _, rt := range req.Topics {
+			for _, rp := range rt.Partitions {
+				parts.Add(1)
+				if rp.PartitionMaxBytes != int32(w.MaxPartitionFetchBytes) {
+					wrong.Add(1)
+				}
+			}
+		}
+		return nil, nil, false
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	res, err := bench.Run(ctx, bench.Config{
-		Workload: shortW1(),
+		Workload: w,
 		Target:   bench.Target{Kind: bench.KindKafka, Addr: c.ListenAddrs()[0], Name: "kfake"},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkProduceConsume(t, res)
+	if fetches.Load() == 0 || parts.Load() == 0 || wrong.Load() != 0 {
+		t.Errorf("%d fetches naming %d partitions, %d with other max bytes than %d per fetch and %d per partition",
+			fetches.Load(), parts.Load(), wrong.Load(), w.FetchMaxBytes, w.MaxPartitionFetchBytes)
+	}
 }
 
 func TestRunFixedRate(t *testing.T) {
