@@ -222,13 +222,9 @@ func parseDoc(doc *yaml.Node) ([]Workload, error) {
 			s, err = size(v, field)
 			w.MaxBufferedBytes = int(s)
 		case "fetch-max-bytes":
-			var s int64
-			s, err = size(v, field)
-			w.FetchMaxBytes = int(min(s, 1<<31-1))
+			w.FetchMaxBytes, err = size31(v, field)
 		case "max-partition-fetch-bytes":
-			var s int64
-			s, err = size(v, field)
-			w.MaxPartitionFetchBytes = int(min(s, 1<<31-1))
+			w.MaxPartitionFetchBytes, err = size31(v, field)
 		case "consumers":
 			w.Consumers, err = integer(v, field)
 		case "consumer-group":
@@ -366,6 +362,13 @@ func size(v *yaml.Node, field string) (int64, error) {
 		return 0, fieldError(v, field, "%v", err)
 	}
 	return n, nil
+}
+
+// size31 is size for a field sent as a Kafka INT32: larger values become
+// the INT32 maximum, for validate to reject with the others out of range.
+func size31(v *yaml.Node, field string) (int, error) {
+	n, err := size(v, field)
+	return int(min(n, math.MaxInt32)), err
 }
 
 var sizeUnits = []struct {
