@@ -98,7 +98,7 @@ const (
 	// is above nullMaxFetch plus append's growth, so that every fetch the
 	// null broker answers (max-throughput asks for 32 MiB) reuses its
 	// connection's buffers.
-	nullKeepBuffer = 96 << 20
+	nullKeepBuffer = nullMaxFetch * 3 / 2
 	// nullAhead is how far the high watermark is past every fetch
 	// offset: the client always sees more data.
 	nullAhead = 1 << 40
