@@ -4,7 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
+
+	"github.com/weirhq/weir/internal/crc32c"
 )
 
 // Frozen layout constants (see the package doc).
@@ -80,8 +81,6 @@ var (
 
 // IsCorrupt reports whether err means invalid batch bytes.
 func IsCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Header is a decoded batch header.
 type Header struct {
@@ -165,7 +164,7 @@ func Validate(b []byte) (Header, error) {
 		return h, ErrShort
 	}
 	// The CRC comes first: when it fails, the fields below are noise.
-	if crc32.Checksum(b[offAttributes:size], castagnoli) != h.CRC {
+	if crc32c.Checksum(b[offAttributes:size]) != h.CRC {
 		return h, ErrCRC
 	}
 	if h.LastOffsetDelta < 0 || h.NumRecords < 0 {
@@ -202,7 +201,7 @@ func Check(b []byte) (int, error) {
 	if size > len(b) {
 		return 0, ErrShort
 	}
-	if crc32.Checksum(b[offAttributes:size], castagnoli) != binary.BigEndian.Uint32(b[offCRC:]) {
+	if crc32c.Checksum(b[offAttributes:size]) != binary.BigEndian.Uint32(b[offCRC:]) {
 		return 0, ErrCRC
 	}
 	delta := int32(binary.BigEndian.Uint32(b[offLastOffsetDelta:]))
@@ -263,7 +262,7 @@ func SetLogAppendTime(b []byte, ts int64) {
 	binary.BigEndian.PutUint16(b[offAttributes:], attrs)
 	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts))
 	size := Size0(b)
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:size], castagnoli))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32c.Checksum(b[offAttributes:size]))
 }
 
 // Size0 returns the size from the length field without checks. b must hold a
@@ -272,9 +271,9 @@ func Size0(b []byte) int { return LogOverhead + int(int32(binary.BigEndian.Uint3
 
 // Checksum computes the CRC-32C of a batch's covered bytes (attributes to
 // end). b must hold exactly one batch.
-func Checksum(b []byte) uint32 { return crc32.Checksum(b[offAttributes:], castagnoli) }
+func Checksum(b []byte) uint32 { return crc32c.Checksum(b[offAttributes:]) }
 
 // SetCRC recomputes and stores the CRC of the batch b (exactly one batch).
 func SetCRC(b []byte) {
-	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32c.Checksum(b[offAttributes:]))
 }

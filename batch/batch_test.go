@@ -99,8 +99,8 @@ func trunc(b []byte) []byte {
 	return b
 }
 
-// crc32c is an independent CRC-32C, for checking the package's.
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+// stdCRC32C is an independent CRC-32C, for checking the package's.
+func stdCRC32C(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
 // resign recomputes the CRC of the single batch b after a test edits it.
 func resign(b []byte) []byte { SetCRC(b); return b }
@@ -127,7 +127,7 @@ func TestValidateHeader(t *testing.T) {
 	}
 	want := Header{
 		Length: int32(len(b) - LogOverhead), PartitionLeaderEpoch: -1, Magic: 2,
-		CRC:             crc32c(b[21:]),
+		CRC:             stdCRC32C(b[21:]),
 		LastOffsetDelta: 1, BaseTimestamp: 1000, MaxTimestamp: 1001,
 		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, NumRecords: 2,
 	}

@@ -184,7 +184,7 @@ func TestBuilderKmsg(t *testing.T) {
 			t.Fatal(err)
 		}
 		if kb.FirstOffset != 0 || int(kb.Length) != len(b)-LogOverhead || kb.PartitionLeaderEpoch != -1 ||
-			kb.Magic != 2 || uint32(kb.CRC) != crc32c(b[offAttributes:]) || kb.Attributes != 0 ||
+			kb.Magic != 2 || uint32(kb.CRC) != stdCRC32C(b[offAttributes:]) || kb.Attributes != 0 ||
 			kb.LastOffsetDelta != int32(len(want)-1) || kb.FirstTimestamp != want[0].Timestamp ||
 			kb.ProducerID != 3 || kb.ProducerEpoch != 1 || kb.FirstSequence != 8 ||
 			kb.NumRecords != int32(len(want)) || len(kb.Records) != len(b)-HeaderSize {

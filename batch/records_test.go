@@ -558,7 +558,7 @@ func TestIterKmsg(t *testing.T) {
 	}
 	kb.Length = int32(len(kb.AppendTo(nil)) - LogOverhead)
 	b := kb.AppendTo(nil)
-	kb.CRC = int32(crc32c(b[offAttributes:]))
+	kb.CRC = int32(stdCRC32C(b[offAttributes:]))
 	b = kb.AppendTo(nil)
 
 	h, err := Validate(b)
