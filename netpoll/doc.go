@@ -29,7 +29,11 @@
 //     are passed to the handler without copying. A partial frame at the end of
 //     a read is copied into a pooled per-connection buffer (size classes of
 //     powers of two) and, its length being known, the rest of it is read
-//     directly into that buffer. An idle connection holds no read buffer.
+//     directly into that buffer. A connection whose last frame was at least
+//     as large as the loop buffer (a producer sending big batches) reads
+//     each size alone and then the frame straight into its own buffer, so
+//     no part of it is copied; it returns to the shared buffer after a
+//     smaller frame. An idle connection holds no read buffer.
 //     Responses that are ready are written by the loop with one writev for
 //     consecutive buffers (across responses) and sendfile for file regions;
 //     when the socket is full the loop waits for EPOLLOUT. A Reply from

@@ -85,6 +85,44 @@ func TestLargeAndTinyFrames(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+		t.Run("large-split-sizes", func(t *testing.T) {
+			// Big frames (read size first, straight into their own
+			// buffers) whose 4-byte sizes arrive in pieces, with small
+			// frames between them (back to the loop buffer).
+			c := ts.dial(t)
+			reqs := [][]byte{payload(2, 0, 2<<20), payload(2, 1, 1<<20), payload(2, 2, 300<<10),
+				payload(2, 3, 9), payload(2, 4, 3<<20), {}, payload(2, 6, 1<<20+1), payload(2, 7, 1<<20)}
+			// Cut the stream 1, 2 and 3 bytes into every size, and pause
+			// after each cut so that the server reads the pieces apart.
+			var cuts []int
+			pos := 0
+			for _, r := range reqs {
+				cuts = append(cuts, pos+1, pos+2, pos+3)
+				pos += 4 + len(r)
+			}
+			const chunkArg = 1 << 30 // tells writeChunked's two uses of rnd apart
+			at := 0
+			next := func(n int) int {
+				if n != chunkArg {
+					return 1 // no Gosched
+				}
+				for len(cuts) > 0 && cuts[0] <= at {
+					cuts = cuts[1:]
+				}
+				if at > 0 && len(cuts) > 0 && cuts[0]-at <= 3 {
+					time.Sleep(time.Millisecond)
+				}
+				step := 64 << 10
+				if len(cuts) > 0 {
+					step = min(step, cuts[0]-at)
+				}
+				at += step
+				return step - 1
+			}
+			if err := pipelineCheck(c, reqs, reqs, chunkArg, next); err != nil {
+				t.Fatal(err)
+			}
+		})
 		t.Run("tiny", func(t *testing.T) {
 			c := ts.dial(t)
 			reqs := make([][]byte, 5000)
@@ -122,17 +160,22 @@ func TestFrameTooLarge(t *testing.T) {
 	forEachTransport(t, func(t *testing.T, tr string) {
 		const limit = 64 << 10
 		h := echoHandler()
-		ts := startServer(t, tr, Config{MaxRequestBytes: limit}, h)
+		// A 16 KiB loop buffer: a frame of 32 KiB puts its connection in
+		// the mode that reads each size alone (epoll).
+		ts := startServer(t, tr, Config{MaxRequestBytes: limit, ReadBufferBytes: 16 << 10}, h)
 		good := ts.dial(t)
 		rnd := rand.New(rand.NewPCG(1, 2))
 		atLimit := [][]byte{payload(0, 0, 10), payload(0, 1, limit)}
 		if err := pipelineCheck(good, atLimit, atLimit, 8192, rnd.IntN); err != nil {
 			t.Fatal(err)
 		}
-		sizes := []int32{limit + 1, -1, math.MaxInt32, math.MinInt32}
-		for _, size := range sizes {
+		sizes := []int32{limit + 1, limit + 1, -1, -1, math.MaxInt32, math.MinInt32}
+		for i, size := range sizes {
 			bad := ts.dial(t)
 			fine := [][]byte{[]byte("fine")}
+			if i%2 == 1 {
+				fine = [][]byte{payload(0, 9, 32<<10)}
+			}
 			if err := pipelineCheck(bad, fine, fine, 100, rnd.IntN); err != nil {
 				t.Fatal(err)
 			}
