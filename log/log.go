@@ -282,7 +282,8 @@ func (l *Log) appendChecked(b []byte, records int64, res AppendResult) (AppendRe
 	}
 	// Index entries and timestamps, per batch.
 	oi, ti := sg.oi.Load(), sg.ti.Load()
-	maxTs := sg.maxTs.Load()
+	maxTs0 := sg.maxTs.Load()
+	maxTs := maxTs0
 	for rest, p := b, pos; len(rest) > 0; {
 		size := int64(batch.Size0(rest))
 		if sg.sinceIndex >= l.opts.IndexIntervalBytes {
@@ -309,10 +310,14 @@ func (l *Log) appendChecked(b []byte, records int64, res AppendResult) (AppendRe
 		p += size
 		rest = rest[size:]
 	}
-	sg.maxTs.Store(maxTs)
+	// Atomic stores are full barriers here: skip the ones with nothing new.
+	if maxTs != maxTs0 {
+		sg.maxTs.Store(maxTs)
+	}
+	end := pos + int64(len(b))
 	l.next.Store(off)
-	s.Publish(pos + int64(len(b)))
-	sg.size.Store(s.Size())
+	s.Publish(end)
+	sg.size.Store(end)
 	res.LastOffset = off - 1
 	l.markDirtyLocked(sg, int64(len(b)))
 	policy := l.opts.FlushPolicy
