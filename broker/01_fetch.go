@@ -21,9 +21,7 @@ package broker
 //     becomes a delayed operation, completed when a partition's high
 //     watermark moves far enough or the wait expires; the event loop never
 //     blocks.
-//   - Fetch sessions (KIP-227) are not used: the broker answers session id
-//     0, so clients send full fetch requests; a request for an existing
-//     session gets FETCH_SESSION_ID_NOT_FOUND.
+//   - Fetch sessions (KIP-227, v7+): see fetch_session.go.
 //   - v13+: topics by id (UNKNOWN_TOPIC_ID for unknown ids).
 //   - A topic deleted while a fetch waits: the fetch answers at once,
 //     UNKNOWN_TOPIC_OR_PARTITION. Broker.Close answers every waiting
@@ -54,6 +52,8 @@ type fetchPart struct {
 	view     log.View
 	hw       int64
 	start    int64
+	ref      sessRef // in d.sess
+	send     bool    // in the response (respondLocked)
 }
 
 type fetchTopic struct {
@@ -61,6 +61,7 @@ type fetchTopic struct {
 	id     [16]byte
 	first  int
 	nparts int
+	nsend  int // partitions in the response
 }
 
 // delayedFetch is one fetch request from decode to response. Pooled.
@@ -75,6 +76,10 @@ type delayedFetch struct {
 	maxBytes  int64
 	committed bool
 	topErr    int16
+	// sess is the fetch session the request runs in, nil if none;
+	// incremental: the response lists only what changed.
+	sess        *fetchSession
+	incremental bool
 
 	mu       sync.Mutex // serializes tryComplete
 	done     atomic.Bool
@@ -124,38 +129,31 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 		d.maxBytes = 1 << 62
 	}
 	d.committed = req.IsolationLevel == 1
-	if req.SessionID != 0 {
-		d.topErr = kerr.FetchSessionIDNotFound.Code
-	}
+	d.sess, d.incremental, d.topErr = b.sessions.begin(req, h.APIVersion, b.cfg.Now())
 	reg := b.reg()
-	for i := range req.Topics {
-		rt := &req.Topics[i]
-		var t *topic
-		if h.APIVersion >= 13 {
-			t = reg.byID[rt.TopicID]
-		} else {
-			t = reg.byName[rt.Topic]
-		}
-		ft := fetchTopic{id: rt.TopicID, first: len(d.parts), nparts: len(rt.Partitions)}
-		if t != nil {
-			ft.name = t.name
-		} else if h.APIVersion < 13 {
-			ft.name = string([]byte(rt.Topic)) // copy: the request is reused
-		}
-		d.topics = append(d.topics, ft)
-		for j := range rt.Partitions {
-			rp := &rt.Partitions[j]
-			fp := fetchPart{index: rp.Partition, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, hw: -1, start: -1}
-			switch {
-			case d.topErr != 0:
-			case t == nil && h.APIVersion >= 13:
-				fp.err = kerr.UnknownTopicID.Code
-			case t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.parts):
-				fp.err = kerr.UnknownTopicOrPartition.Code
-			default:
-				fp.p = t.parts[rp.Partition]
+	byID := h.APIVersion >= 13
+	switch {
+	case d.topErr != 0:
+		// A session error: no partitions.
+	case d.sess != nil:
+		// Partitions not mentioned by the session's fields are only
+		// read by this fetch until it responds (begin marked it in use).
+		for ti := range d.sess.topics {
+			st := &d.sess.topics[ti]
+			t := d.addTopic(reg, byID, st.name, st.id, len(st.parts))
+			for pi := range st.parts {
+				sp := &st.parts[pi]
+				d.addPart(t, byID, sp.index, sp.offset, sp.maxBytes, sessRef{int32(ti), int32(pi)})
 			}
-			d.parts = append(d.parts, fp)
+		}
+	default:
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			t := d.addTopic(reg, byID, rt.Topic, rt.TopicID, len(rt.Partitions))
+			for j := range rt.Partitions {
+				rp := &rt.Partitions[j]
+				d.addPart(t, byID, rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, sessRef{})
+			}
 		}
 	}
 	complete := d.readLocked() || req.MaxWaitMillis <= 0 || d.topErr != 0 || b.closed.Load()
@@ -178,6 +176,39 @@ func (b *Broker) handleFetch(cs *conn, seq uint64, h *protocol.RequestHeader, bo
 	d.mu.Unlock()
 	// Data may have arrived between the read and the registration.
 	d.poke(gen)
+}
+
+// addTopic resolves a requested topic (by id from v13) and adds it to
+// the response; nil if it does not exist.
+func (d *delayedFetch) addTopic(reg *registry, byID bool, name string, id [16]byte, nparts int) *topic {
+	var t *topic
+	if byID {
+		t = reg.byID[id]
+	} else {
+		t = reg.byName[name]
+	}
+	ft := fetchTopic{id: id, first: len(d.parts), nparts: nparts}
+	if t != nil {
+		ft.name = t.name
+	} else if !byID {
+		ft.name = string([]byte(name)) // copy: the request is reused
+	}
+	d.topics = append(d.topics, ft)
+	return t
+}
+
+// addPart adds a partition of the topic addTopic just added.
+func (d *delayedFetch) addPart(t *topic, byID bool, index int32, offset int64, maxBytes int32, ref sessRef) {
+	fp := fetchPart{index: index, offset: offset, maxBytes: maxBytes, hw: -1, start: -1, ref: ref}
+	switch {
+	case t == nil && byID:
+		fp.err = kerr.UnknownTopicID.Code
+	case t == nil || index < 0 || int(index) >= len(t.parts):
+		fp.err = kerr.UnknownTopicOrPartition.Code
+	default:
+		fp.p = t.parts[index]
+	}
+	d.parts = append(d.parts, fp)
 }
 
 // readLocked (re)reads every partition and reports whether min.bytes is
@@ -304,13 +335,50 @@ func (d *delayedFetch) finishLocked(fromTimer bool) {
 // respondLocked encodes the response from the current views and replies.
 func (d *delayedFetch) respondLocked() {
 	d.done.Store(true)
-	w := &d.w
-	w.Reset(d.hdr.APIVersion, d.hdr.CorrelationID, 0, d.topErr, 0, len(d.topics))
+	// Which partitions to send: all, or in an incremental response those
+	// with records, an error, or news about the high watermark or the log
+	// start offset. The session remembers what the client was told.
+	var sessionID int32
+	ntopics := 0
 	for ti := range d.topics {
 		ft := &d.topics[ti]
-		w.Topic(ft.name, ft.id, ft.nparts)
+		n := 0
 		for i := ft.first; i < ft.first+ft.nparts; i++ {
 			fp := &d.parts[i]
+			fp.send = true
+			if d.sess != nil {
+				sp := &d.sess.topics[fp.ref.t].parts[fp.ref.p]
+				fp.send = !d.incremental || fp.view.Len() > 0 || fp.err != 0 || fp.hw != sp.hw || fp.start != sp.start
+				if fp.send {
+					sp.hw, sp.start = fp.hw, fp.start
+				}
+			}
+			if fp.send {
+				n++
+			}
+		}
+		if ft.nsend = n; n > 0 || !d.incremental {
+			ntopics++
+		}
+	}
+	if d.sess != nil {
+		sessionID = d.sess.id
+		d.b.sessions.done(d.sess)
+		d.sess = nil
+	}
+	w := &d.w
+	w.Reset(d.hdr.APIVersion, d.hdr.CorrelationID, 0, d.topErr, sessionID, ntopics)
+	for ti := range d.topics {
+		ft := &d.topics[ti]
+		if ft.nsend == 0 && d.incremental {
+			continue
+		}
+		w.Topic(ft.name, ft.id, ft.nsend)
+		for i := ft.first; i < ft.first+ft.nparts; i++ {
+			fp := &d.parts[i]
+			if !fp.send {
+				continue
+			}
 			hw := fp.hw
 			fpart := protocol.FetchPartition{
 				Index: fp.index, ErrorCode: fp.err, HighWatermark: hw, LastStableOffset: hw,

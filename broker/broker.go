@@ -52,6 +52,7 @@ type Broker struct {
 	// appenders share the appends of Produce requests to many
 	// partitions with the event loops.
 	appenders appendWorkers
+	sessions  fetchSessions
 }
 
 // New opens (or creates) the broker's data directory and every partition
@@ -62,6 +63,7 @@ func New(cfg Config) (*Broker, error) {
 		return nil, err
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	b.sessions.slots = cfg.FetchSessionSlots
 	b.topics.Store(&registry{byName: map[string]*topic{}, byID: map[[16]byte]*topic{}})
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("broker: data dir: %w", err)

@@ -57,6 +57,10 @@ type Config struct {
 	// DefaultSyncFSMin; negative disables. syncfs writes back the whole
 	// file system, so the data directory belongs on its own.
 	SyncFSMin int
+	// FetchSessionSlots is how many incremental fetch sessions (KIP-227)
+	// the broker keeps (max.incremental.fetch.session.cache.slots).
+	// Default DefaultFetchSessionSlots; negative disables sessions.
+	FetchSessionSlots int
 	// Group coordinator settings (Kafka's group.* and offsets.* keys);
 	// zero takes Kafka's defaults (see coord.Config).
 	GroupMinSessionTimeout     time.Duration
@@ -74,11 +78,12 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultDataDir         = "./weir-data"
-	DefaultMessageMaxBytes = 1048588
-	DefaultFlushMaxDelay   = 200 * time.Microsecond // group commit window
-	DefaultReadCacheBytes  = 1 << 30                // page cache kept for fetched data
-	DefaultSyncFSMin       = 2                      // partitions due together that share one syncfs
+	DefaultDataDir           = "./weir-data"
+	DefaultMessageMaxBytes   = 1048588
+	DefaultFlushMaxDelay     = 200 * time.Microsecond // group commit window
+	DefaultReadCacheBytes    = 1 << 30                // page cache kept for fetched data
+	DefaultSyncFSMin         = 2                      // partitions due together that share one syncfs
+	DefaultFetchSessionSlots = 1000                   // Kafka's max.incremental.fetch.session.cache.slots
 )
 
 func (c *Config) ensureDefaults() {
@@ -96,6 +101,9 @@ func (c *Config) ensureDefaults() {
 	}
 	if c.SyncFSMin == 0 {
 		c.SyncFSMin = DefaultSyncFSMin
+	}
+	if c.FetchSessionSlots == 0 {
+		c.FetchSessionSlots = DefaultFetchSessionSlots
 	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = 1

@@ -313,19 +313,6 @@ func TestFetchSemantics(t *testing.T) {
 		wantCode(t, "unknown partition", p.ErrorCode, kerr.UnknownTopicOrPartition)
 	})
 
-	t.Run("fetch session", func(t *testing.T) {
-		req := fetchReq(12, topic, id, 0, 90, 0, 1, 1<<20, 1<<20)
-		req.SessionID = 12345
-		req.SessionEpoch = 1
-		resp := c.must(req).(*kmsg.FetchResponse)
-		wantCode(t, "unknown fetch session", resp.ErrorCode, kerr.FetchSessionIDNotFound)
-		req = fetchReq(12, topic, id, 0, 90, 0, 1, 1<<20, 1<<20)
-		req.SessionEpoch = 0 // asks for a session: the broker answers id 0
-		resp = c.must(req).(*kmsg.FetchResponse)
-		if resp.ErrorCode != 0 || resp.SessionID != 0 {
-			t.Fatalf("new session request: error %s, session id %d", errName(resp.ErrorCode), resp.SessionID)
-		}
-	})
 }
 
 // TestEveryVersion runs every advertised version of the data-path APIs.

@@ -42,6 +42,7 @@ var serveKeys = []struct{ key, help string }{
 	{"group.max.session.timeout.ms", "largest session timeout a consumer may ask for (default 1800000)"},
 	{"group.initial.rebalance.delay.ms", "hold an empty group's first rebalance open this long (default 0)"},
 	{"offsets.retention.minutes", "drop committed offsets of groups empty this long (default 10080)"},
+	{"max.incremental.fetch.session.cache.slots", "incremental fetch sessions (KIP-227) kept; -1 or 0 disables (default 1000)"},
 	{"weir.flush.policy", "durability: group (default; fsync before acks=all answers), interval, always"},
 	{"weir.flush.max.delay.ms", "group commit window in ms, fractions allowed (default 0.2)"},
 	{"weir.read.cache.bytes", "page cache kept for data consumers already fetched; older is dropped so appends reuse its memory; -1 or 0 leaves it to the kernel (default 1073741824)"},
@@ -272,6 +273,10 @@ func serveConfig(kv map[string]string) (serveSettings, error) {
 		case "weir.read.cache.bytes":
 			if n, err = num(); err == nil {
 				cfg.ReadCacheBytes = offIfZero(n)
+			}
+		case "max.incremental.fetch.session.cache.slots":
+			if n, err = num(); err == nil {
+				cfg.FetchSessionSlots = int(offIfZero(n))
 			}
 		case "weir.syncfs.min.partitions":
 			if n, err = num(); err == nil {
