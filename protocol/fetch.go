@@ -1,5 +1,10 @@
 package protocol
 
+import (
+	"io"
+	"slices"
+)
+
 // Chunk is a piece of an encoded response: bytes (Buf) or, when Buf is nil
 // and Len > 0, Len bytes of file descriptor Fd at offset Off, to be sent
 // with sendfile(2).
@@ -141,6 +146,23 @@ func (w *FetchWriter) Partition(p *FetchPartition, fd int, off, n int64) {
 		w.size += n
 	}
 	w.partitionTail(p)
+}
+
+// PartitionReadAt adds a partition whose n bytes of records are read from
+// r at off into the response's own buffer: for small regions, so that one
+// writev carries many partitions instead of a sendfile and a writev each.
+// If the read fails, nothing is added and the error is returned.
+func (w *FetchWriter) PartitionReadAt(p *FetchPartition, r io.ReaderAt, off int64, n int) error {
+	start := len(w.buf)
+	w.partitionHead(p, int64(n))
+	at := len(w.buf)
+	w.buf = slices.Grow(w.buf, n)[:at+n]
+	if _, err := r.ReadAt(w.buf[at:], off); err != nil {
+		w.buf = w.buf[:start]
+		return err
+	}
+	w.partitionTail(p)
+	return nil
 }
 
 // PartitionBytes adds a partition whose records are in memory (nil encodes

@@ -52,9 +52,17 @@ func TestFetchWriterMatchesKmsg(t *testing.T) {
 			AbortedTransactions: []AbortedTransaction{{ProducerID: 9, FirstOffset: 42}}, CurrentLeaderID: 1, CurrentLeaderEpoch: 7}
 		w.PartitionBytes(&p1, mem)
 		w.EndTopic()
-		w.Topic("empty", id, 1)
+		w.Topic("empty", id, 2)
 		p2 := FetchPartition{Index: 5, PreferredReadReplica: -1, CurrentLeaderID: -1}
 		w.PartitionBytes(&p2, []byte{})
+		// Read into the response: a failed read adds nothing.
+		p3 := FetchPartition{Index: 6, HighWatermark: 11, PreferredReadReplica: -1, CurrentLeaderID: 1, CurrentLeaderEpoch: 2}
+		if err := w.PartitionReadAt(&p3, f, int64(len(fileData))-10, 50); err == nil {
+			t.Fatalf("v%d: PartitionReadAt past the end of the file succeeded", v)
+		}
+		if err := w.PartitionReadAt(&p3, f, 200, 50); err != nil {
+			t.Fatalf("v%d: PartitionReadAt: %v", v, err)
+		}
 		w.EndTopic()
 		chunks := w.Finish()
 		raw := materialize(t, chunks)
@@ -105,18 +113,27 @@ func TestFetchWriterMatchesKmsg(t *testing.T) {
 		if p := resp.Topics[1].Partitions[0]; p.Partition != 5 || p.RecordBatches == nil || len(p.RecordBatches) != 0 {
 			t.Fatalf("v%d: empty partition %+v", v, p)
 		}
+		if p := resp.Topics[1].Partitions[1]; p.Partition != 6 || p.HighWatermark != 11 || !bytes.Equal(p.RecordBatches, fileData[200:250]) ||
+			v >= 12 && p.CurrentLeader.LeaderID != 1 {
+			t.Fatalf("v%d: partition read into the response: %+v", v, p)
+		}
 	}
 }
 
 func TestFetchWriterAllocs(t *testing.T) {
 	var w FetchWriter
 	id := [16]byte{1}
+	src := bytes.NewReader(make([]byte, 4096))
 	run := func() {
 		w.Reset(16, 1, 0, 0, 0, 1)
-		w.Topic("t", id, 4)
+		w.Topic("t", id, 5)
 		for i := int32(0); i < 4; i++ {
 			p := FetchPartition{Index: i, PreferredReadReplica: -1, CurrentLeaderID: -1}
 			w.Partition(&p, 3, 0, 1000)
+		}
+		p := FetchPartition{Index: 4, PreferredReadReplica: -1, CurrentLeaderID: -1}
+		if err := w.PartitionReadAt(&p, src, 100, 3000); err != nil {
+			t.Fatal(err)
 		}
 		w.EndTopic()
 		w.Finish()
